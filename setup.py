@@ -1,0 +1,51 @@
+"""Packaging driven by settings.ini (nbdev 2 layout), without pkg_resources."""
+import shlex
+from configparser import ConfigParser
+from pathlib import Path
+
+import setuptools
+
+config = ConfigParser(delimiters=['='])
+config.read(Path(__file__).with_name('settings.ini'), encoding='utf-8')
+cfg = config['DEFAULT']
+
+licenses = {'apache2': ('Apache Software License 2.0', 'OSI Approved :: Apache Software License')}
+statuses = ['1 - Planning', '2 - Pre-Alpha', '3 - Alpha', '4 - Beta', '5 - Production/Stable']
+lic = licenses[cfg['license']]
+min_python = cfg['min_python']
+
+requirements = shlex.split(cfg.get('requirements', ''))
+dev_requirements = shlex.split(cfg.get('dev_requirements', ''))
+
+setuptools.setup(
+    name=cfg['lib_name'],
+    version=cfg['version'],
+    description=cfg['description'],
+    long_description=Path(__file__).with_name('README.md').read_text(encoding='utf-8'),
+    long_description_content_type='text/markdown',
+    author=cfg['author'],
+    author_email=cfg['author_email'],
+    url=cfg['git_url'],
+    license=lic[0],
+    keywords=cfg['keywords'].split(),
+    classifiers=[
+        'Development Status :: ' + statuses[int(cfg['status'])],
+        'Intended Audience :: ' + cfg['audience'].title(),
+        'License :: ' + lic[1],
+        'Natural Language :: ' + cfg['language'].title(),
+        'Programming Language :: Python :: 3.11',
+        'Programming Language :: Python :: 3.12',
+        'Programming Language :: Python :: 3.13',
+    ],
+    packages=setuptools.find_packages(include=['mask_detection', 'mask_detection.*']),
+    include_package_data=True,
+    package_data={'mask_detection': ['sample/*.md', 'sample/images/*.png', 'sample/annotations/*.xml']},
+    install_requires=requirements,
+    extras_require={'dev': dev_requirements, 'colab': ['kagglehub']},
+    python_requires='>=' + min_python,
+    zip_safe=False,
+    entry_points={
+        'console_scripts': cfg['console_scripts'].split(),
+        'nbdev': [f"{cfg['lib_path']}={cfg['lib_path']}._modidx:d"],
+    },
+)
