@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['PACKAGES', 'environment', 'f1_metric', 'layered_view', 'plot_model']
 
-# %% ../nbs/03_libraries.ipynb #bc5b60ec
+# %% ../nbs/03_libraries.ipynb #a77a3ebc
 import importlib.metadata as md
 import os
 import platform
@@ -14,7 +14,7 @@ import sys
 import keras
 import pandas as pd
 
-# %% ../nbs/03_libraries.ipynb #91baa6e4
+# %% ../nbs/03_libraries.ipynb #026ce9a7
 PACKAGES = ('tensorflow', 'keras', 'numpy', 'pandas', 'matplotlib', 'seaborn', 'scikit-learn',
             'opencv-python-headless', 'pillow', 'xmltodict', 'visualkeras', 'tqdm')
 
@@ -31,30 +31,40 @@ def environment() -> pd.DataFrame:
     rows['cpus'] = str(os.cpu_count())
     return pd.DataFrame({'value': rows})
 
-# %% ../nbs/03_libraries.ipynb #87c4ccde
+# %% ../nbs/03_libraries.ipynb #b490f3ff
 def f1_metric(threshold=0.5, # probability above which a face counts as positive; None is the report's setting
               name:str='f1_score',
              ) -> keras.metrics.F1Score:
     "The F1 score of the positive class (without_mask) on one sigmoid output."
     return keras.metrics.F1Score(average='micro', threshold=threshold, name=name)
 
-# %% ../nbs/03_libraries.ipynb #8b1a0604
+# %% ../nbs/03_libraries.ipynb #27f9f9c1
 def _give_output_shapes(model):
     "Set `output_shape` from `output.shape` on layers that lack it (visualkeras on Keras 3)."
     for layer in model.layers:
         try: layer.output_shape
         except AttributeError: layer.output_shape = tuple(layer.output.shape)
 
+def _wrap(img, width:int, gap:int=12):
+    "Cut a very wide drawing into strips `width` pixels wide, stacked top to bottom."
+    from PIL import Image
+    if width is None or img.width <= width: return img
+    n = -(-img.width // width)
+    out = Image.new(img.mode, (width, n * (img.height + gap) - gap), 'white')
+    for k in range(n): out.paste(img.crop((k * width, 0, min((k + 1) * width, img.width), img.height)), (0, k * (img.height + gap)))
+    return out
+
 def layered_view(model:keras.Model, # a built model
+                 max_width:int=None, # wrap drawings wider than this many pixels into stacked strips
                  **kwargs, # passed to `visualkeras.layered_view`
                 ):
     "visualkeras' layered drawing of `model`, on Keras 3 too."
     import visualkeras
     _give_output_shapes(model)
     kwargs.setdefault('legend', True)
-    return visualkeras.layered_view(model, **kwargs)
+    return _wrap(visualkeras.layered_view(model, **kwargs), max_width)
 
-# %% ../nbs/03_libraries.ipynb #7a02e104
+# %% ../nbs/03_libraries.ipynb #13fc6ae3
 def plot_model(model:keras.Model, path, **kwargs):
     "`keras.utils.plot_model` with shapes, written to `path`; returns the image for display."
     kwargs.setdefault('show_shapes', True)
