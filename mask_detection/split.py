@@ -77,7 +77,7 @@ def image_dataset(table:pd.DataFrame, # `split_faces`'s output
                   seed:int=1, # shuffle seed
                   limit:int=None, # keep only the first `limit` faces (quick runs)
                   cache:bool=True, # keep decoded uint8 images in memory after the first epoch
-                 ) -> 'tf.data.Dataset':
+                 ):
     "A `tf.data` pipeline of (uint8 images, float32 labels of shape (1,)) batches for one split."
     import tensorflow as tf  # imported here: `prepare` and the CLI's --help need no TensorFlow
     rows = split_table(table, split)

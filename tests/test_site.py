@@ -1,0 +1,268 @@
+"""The rendered course, checked in a real browser.
+
+Builds the local HTML preview (`tools/build_preview.py`: nbdev's docs processor plus
+nbconvert, since Quarto is not available everywhere) into a temporary folder, serves it
+on 127.0.0.1 and drives Debian's headless Chromium with Selenium:
+
+* every chapter notebook has a page that loads (HTTP 200, a title, not an error page);
+* every `image` figure marked `reproduced` in `nbs/figures.csv` has its caption
+  `Figure N —` on its chapter's page, and the code cell right before the caption shows
+  an image that really decoded (`<img>` with `complete && naturalWidth > 0`, or an
+  inline `<svg>`, which is how nbconvert embeds image/svg+xml outputs);
+* every relative link between chapters (`*.html`) resolves to an existing page, and
+  no relative link still points at a `.ipynb`.
+
+The browser tests are skipped only when chromium or chromedriver are not installed
+(`apt-get install -y chromium chromium-driver`). One more test needs no browser: nbdev's
+docs processor (what `nbdev_docs` runs before Quarto) must handle every chapter; the
+preview copies a notebook it fails on unprocessed, but the deploy workflow would fail.
+
+The preview is built with `--fast` (cells mixing imports and other code run only their
+imports, where `nbdev_docs` would run them whole), which keeps this under two minutes.
+"""
+import csv
+import functools
+import http.server
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NBS = ROOT/'nbs'
+BUILD = ROOT/'tools'/'build_preview.py'
+CHAPTER_RE = re.compile(r'^(index|\d\d[a-z]?_[\w-]+)\.ipynb$')
+
+
+def _which(*names):
+    for n in names:
+        p = shutil.which(n) or (n if os.path.isabs(n) and os.access(n, os.X_OK) else None)
+        if p: return p
+
+
+# Debian's chromium; Google Chrome (preinstalled on GitHub's ubuntu runners) also drives the same way
+CHROMIUM = _which('/usr/bin/chromium', 'chromium', 'chromium-browser', 'google-chrome', 'google-chrome-stable')
+CHROMEDRIVER = _which('/usr/bin/chromedriver', 'chromedriver')
+needs_chromium = pytest.mark.skipif(
+    not (CHROMIUM and CHROMEDRIVER),
+    reason='headless Chromium not installed: needs /usr/bin/chromium and /usr/bin/chromedriver '
+           '(apt-get install -y chromium chromium-driver)')
+
+CHAPTERS = sorted(p.name for p in NBS.glob('*.ipynb') if CHAPTER_RE.match(p.name))
+with open(NBS/'figures.csv', newline='', encoding='utf-8') as f:
+    FIGURES = [r for r in csv.DictReader(f) if r['kind'] == 'image' and r['status'] == 'reproduced'
+               and r['item'].startswith('Figure ')]
+
+
+def page_of(nb_name): return Path(nb_name).stem + '.html'
+
+
+# ------------------------------------------------------------------- fixtures
+
+@pytest.fixture(scope='module')
+def site(tmp_path_factory):
+    "Build the preview once; return its folder and manifest."
+    out = tmp_path_factory.mktemp('site')
+    env = {**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '3', 'PYTHONWARNINGS': 'ignore'}
+    r = subprocess.run([sys.executable, str(BUILD), '--fast', str(out)], cwd=ROOT, env=env,
+                       capture_output=True, text=True, timeout=600)
+    manifest = out/'preview.json'
+    assert manifest.exists(), f'tools/build_preview.py wrote no preview.json (rc {r.returncode}):\n{r.stderr[-3000:]}'
+    m = json.loads(manifest.read_text())
+    assert not m['failed'], f"tools/build_preview.py could not convert {m['failed']}:\n{r.stderr[-3000:]}"
+    m['log'] = r.stderr
+    return out, m
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args): pass
+
+
+class _Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            super().handle_error(request, client_address)
+
+
+@pytest.fixture(scope='module')
+def server(site):
+    out, _ = site
+    httpd = _Server(('127.0.0.1', 0), functools.partial(_QuietHandler, directory=str(out)))
+    t = threading.Thread(target=httpd.serve_forever, daemon=True)
+    t.start()
+    yield f'http://127.0.0.1:{httpd.server_address[1]}/'
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture(scope='module')
+def browser(tmp_path_factory):
+    from selenium import webdriver  # a dev requirement (settings.ini)
+    from selenium.webdriver.chrome.service import Service
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for a in ['--headless=new', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage',
+              '--disable-background-networking', '--disable-component-update', '--disable-sync',
+              '--no-first-run',
+              # offline and deterministic: only the local server resolves (no CDN scripts, no badges)
+              '--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1',
+              f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
+              '--window-size=1280,1024']:
+        opts.add_argument(a)
+    drv = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=opts)
+    drv.set_page_load_timeout(60)
+    drv.set_script_timeout(30)
+    yield drv
+    drv.quit()
+
+
+def http_status(url):
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, method='HEAD'), timeout=30) as r: return r.status
+    except urllib.error.HTTPError as e: return e.code
+
+
+# JS run on a page: for each caption number, where the caption is and what the code
+# cell before it shows. Waits for every <img> to finish loading first.
+FIGURE_JS = r"""
+const nums = arguments[0], done = arguments[arguments.length - 1];
+const imgs = Array.from(document.images);
+Promise.all(imgs.map(i => i.complete ? null : new Promise(r => { i.onload = i.onerror = r; })))
+.then(() => {
+  const res = {};
+  const capRe = n => new RegExp('(^|[^\\w])Figure\\s+' + n + '\\s*\u2014');
+  const anyCap = /(^|[^\w])(Figure|Table)\s+\d+\s*\u2014/;
+  // innermost elements whose text holds a caption
+  const all = Array.from(document.body.querySelectorAll('*'));
+  for (const n of nums) {
+    const re = capRe(n);
+    const hits = all.filter(e => re.test(e.textContent) &&
+                                 !Array.from(e.children).some(c => re.test(c.textContent)));
+    // a caption is a markdown paragraph, not inside a code cell's source or output
+    const cap = hits.find(e => !e.closest('.jp-CodeCell, pre, code, .jp-OutputArea'));
+    if (!cap) { res[n] = {found: false}; continue; }
+    let shown = [];
+    const cell = cap.closest('.jp-Cell');
+    if (cell) {            // nbconvert lab template: the nearest code cell before the caption's cell
+      let prev = cell.previousElementSibling;
+      while (prev && !prev.classList.contains('jp-CodeCell')) prev = prev.previousElementSibling;
+      if (prev) shown = Array.from(prev.querySelectorAll('.jp-OutputArea img, .jp-OutputArea svg, img'));
+      res[n] = {found: true, cell: !!prev};
+    } else {               // other templates: images between the previous caption and this one
+      let e = cap;
+      const w = document.createTreeWalker(document.body, NodeFilter.SHOW_ELEMENT);
+      w.currentNode = cap;
+      while ((e = w.previousNode())) {
+        if (e.tagName === 'IMG' || e.tagName === 'svg') shown.push(e);
+        else if (e !== cap && !e.contains(cap) && anyCap.test(e.textContent) && e.children.length === 0) break;
+      }
+      res[n] = {found: true, cell: true};
+    }
+    res[n].images = shown.map(i => i.tagName === 'IMG'
+      ? {tag: 'img', complete: i.complete, naturalWidth: i.naturalWidth, src: (i.getAttribute('src') || '').slice(0, 40)}
+      : {tag: 'svg', width: i.getBoundingClientRect().width});
+  }
+  done(res);
+});
+"""
+
+LINKS_JS = "return Array.from(document.querySelectorAll('a[href]')).map(a => a.getAttribute('href'));"
+
+
+@pytest.fixture(scope='module')
+def pages(site, server, browser):
+    "Load each page once; remember its title, captions and links."
+    cache = {}
+
+    def get(page):
+        if page in cache: return cache[page]
+        out, _ = site
+        if not (out/page).exists(): cache[page] = None; return None
+        url = server + page
+        browser.get(url)
+        nums = sorted({int(r['item'].split()[1]) for r in FIGURES if page_of(r['notebook']) == page})
+        info = {'url': url, 'status': http_status(url), 'title': browser.title,
+                'h1': [e.text for e in browser.find_elements('css selector', 'h1')],
+                'figures': browser.execute_async_script(FIGURE_JS, nums) if nums else {},
+                'links': browser.execute_script(LINKS_JS)}
+        cache[page] = info
+        return info
+    return get
+
+
+# ---------------------------------------------------------------------- tests
+
+@needs_chromium
+@pytest.mark.parametrize('nb', CHAPTERS)
+def test_chapter_page_loads(nb, pages):
+    page = page_of(nb)
+    info = pages(page)
+    assert info is not None, f'nbs/{nb}: the preview has no page {page}'
+    assert info['status'] == 200, f"{page}: HTTP {info['status']}"
+    title = (info['title'] or '').strip()
+    assert title, f'{page}: empty <title>'
+    bad = re.compile(r'\b404\b|not found|error response', re.I)
+    assert not bad.search(title), f'{page}: error page (title {title!r})'
+    assert not any(bad.search(h) for h in info['h1']), f"{page}: error page (h1 {info['h1']})"
+
+
+def test_index_page(site):
+    out, m = site
+    assert (out/'index.html').exists(), 'the preview has no index.html'
+    assert {p['file'] for p in m['pages']} >= {page_of(n) for n in CHAPTERS}
+
+
+@needs_chromium
+@pytest.mark.parametrize('row', FIGURES, ids=[r['item'] for r in FIGURES])
+def test_figure_image_renders(row, pages):
+    item, nb = row['item'], row['notebook']
+    page, n = page_of(nb), int(row['item'].split()[1])
+    info = pages(page)
+    assert info is not None, f'{item}: no page {page} in the preview (is nbs/{nb} there?)'
+    fig = info['figures'].get(str(n)) or info['figures'].get(n)
+    assert fig and fig['found'], f"{item}: {page} has no caption '{item} \u2014'"
+    assert fig['cell'], f'{item}: {page}: no code cell before the caption'
+    imgs = fig['images']
+    ok = [i for i in imgs if (i['tag'] == 'img' and i['complete'] and i['naturalWidth'] > 0)
+          or (i['tag'] == 'svg' and i['width'] > 0)]
+    assert ok, (f'{item}: {page}: the code cell before the caption shows no decoded image '
+                f'(found {imgs or "no <img>"})')
+
+
+@needs_chromium
+@pytest.mark.parametrize('nb', CHAPTERS)
+def test_internal_links(nb, site, pages):
+    out, _ = site
+    page = page_of(nb)
+    info = pages(page)
+    assert info is not None, f'nbs/{nb}: the preview has no page {page}'
+    broken, ipynb = [], []
+    for href in info['links']:
+        u = urllib.parse.urlsplit(href)
+        if u.scheme or u.netloc or href.startswith('/'): continue  # external or absolute
+        if u.path.endswith('.ipynb'): ipynb.append(href); continue
+        if not u.path.endswith('.html'): continue
+        target = urllib.parse.urljoin(info['url'], u.path)
+        rel = urllib.parse.unquote(urllib.parse.urlsplit(target).path).lstrip('/')
+        if not (out/rel).is_file() or http_status(target) != 200: broken.append(href)
+    assert not broken, f'{page}: links to missing pages: {sorted(set(broken))}'
+    assert not ipynb, f'{page}: relative links still pointing at notebooks: {sorted(set(ipynb))}'
+
+
+def test_nbdev_processes_every_chapter(site):
+    "`nbdev_docs` runs the same processor: a chapter it fails on breaks the deploy workflow."
+    _, m = site
+    msgs = re.findall(r'build_preview: nbdev processor failed on .*?(?=\nbuild_preview:|\Z)', m['log'], re.S)
+    assert not m['unprocessed'], (f"nbdev's docs processor failed on {m['unprocessed']}:\n" + '\n'.join(msgs))
