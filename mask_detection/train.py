@@ -77,7 +77,10 @@ class Run:
     config:TrainConfig
     model:keras.Model=None # the model as training left it (None for a run loaded from disk)
     @property
-    def checkpoint(self) -> Path: return self.run_dir/'best.keras'
+    def checkpoint(self) -> Path:
+        "`best.keras`, or `best.weights.h5` for a model too big to archive in memory (see `fit`)."
+        k = self.run_dir/'best.keras'
+        return k if k.exists() or not (self.run_dir/'best.weights.h5').exists() else self.run_dir/'best.weights.h5'
     @property
     def history(self) -> pd.DataFrame: return pd.read_csv(self.run_dir/'history.csv')
     def load(self) -> keras.Model:
@@ -85,10 +88,15 @@ class Run:
         return load_model(self.checkpoint)
 
 def load_model(path) -> keras.Model:
-    "Load a `.keras` checkpoint with the course's custom objects; clear error if missing or corrupt."
+    "Load a `.keras` checkpoint (or `.weights.h5` beside its `model.json`); clear error if missing or corrupt."
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f"{path}: no such model file")
-    try: return keras.models.load_model(path)
+    try:
+        if path.name.endswith('.weights.h5'):
+            model = keras.models.model_from_json((path.parent/'model.json').read_text())
+            model.load_weights(path)
+            return model
+        return keras.models.load_model(path)
     except Exception as e: raise ValueError(f"{path}: not a loadable Keras model ({type(e).__name__}: {e})") from e
 
 # %% ../nbs/09b_training.ipynb #10cb263b
@@ -98,16 +106,20 @@ def fit(model:keras.Model, # a compiled model
         config:TrainConfig=TrainConfig(),
         extra_callbacks=(), # more callbacks, run after the course's own
         verbose:int=2, # Keras' verbosity: 2 prints one line per epoch
+        weights_only:bool=None, # keep the best weights as `best.weights.h5` (default: for models over 100M parameters)
        ) -> pd.DataFrame:
     "`model.fit` with checkpoint, early stopping, history log and resume; returns the history."
     run_dir = Path(run_dir); run_dir.mkdir(parents=True, exist_ok=True)
     backup, history_csv = run_dir/'backup', run_dir/'history.csv'
+    if weights_only is None: weights_only = model.count_params() > 100_000_000
+    best_file = run_dir/('best.weights.h5' if weights_only else 'best.keras')
     if not backup.exists():  # a fresh run: forget a finished earlier one
-        for f in (history_csv, run_dir/'best.keras'): f.unlink(missing_ok=True)
+        for f in (history_csv, run_dir/'best.keras', run_dir/'best.weights.h5'): f.unlink(missing_ok=True)
+    if weights_only: (run_dir/'model.json').write_text(model.to_json())
     best, _ = _best_so_far(pd.read_csv(history_csv), config.min_delta) if history_csv.is_file() else (np.inf, 0)
     callbacks = [
         keras.callbacks.BackupAndRestore(str(backup)),
-        keras.callbacks.ModelCheckpoint(str(run_dir/'best.keras'), monitor='val_loss', save_best_only=True,
+        keras.callbacks.ModelCheckpoint(str(best_file), monitor='val_loss', save_best_only=True, save_weights_only=weights_only,
                                         initial_value_threshold=None if np.isinf(best) else float(best)),
         ResumableEarlyStopping(history_csv, monitor='val_loss', mode='min', patience=config.patience,
                                min_delta=config.min_delta, verbose=1),
