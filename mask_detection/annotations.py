@@ -12,7 +12,7 @@ import pandas as pd
 import xmltodict
 from tqdm.auto import tqdm
 
-from .data import LABEL_IDS, LABELS, DataError, DataSource, photo_names
+from .data import LABEL_IDS, DataError, DataSource, photo_names
 
 # %% ../nbs/04_annotations.ipynb #1a853683
 class AnnotationError(DataError):

@@ -104,7 +104,7 @@ def _prepared(folder:Path):
 
 def _cmd_train(args) -> int:
     from dataclasses import replace
-    from mask_detection.train import REPORT_CONFIGS, TrainConfig, train_model
+    from mask_detection.train import REPORT_CONFIGS, train_model
     table, crops = _prepared(args.data)
     transfer = args.model not in REPORT_CONFIGS
     if transfer: from mask_detection.transfer import TRANSFER_CONFIG as cfg

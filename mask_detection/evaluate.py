@@ -6,8 +6,6 @@
 __all__ = ['CLASS_NAMES', 'predict', 'assess', 'report_frame', 'confusion', 'show_assessment', 'error_table', 'scores']
 
 # %% ../nbs/09c_assessment.ipynb #5172dff0
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, f1_score

@@ -8,7 +8,6 @@ __all__ = ['REPORT_CONFIGS', 'QUICK_ENV', 'TrainConfig', 'quick_mode', 'quick', 
 
 # %% ../nbs/09b_training.ipynb #b913d0e6
 import os
-import shutil
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
