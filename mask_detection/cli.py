@@ -39,17 +39,14 @@ def prepare(data, # a `DataSource` (see `find_data`)
     return summary
 
 # %% ../nbs/11_cli.ipynb #4e1dd7d3
-def _positive(v):
-    try: n = int(v)
-    except ValueError: n = None
-    if n is None or n < 8: raise argparse.ArgumentTypeError(f"must be an integer of at least 8, got {v}")
-    return n
-
-def _count(v):
-    try: n = int(v)
-    except ValueError: n = None
-    if n is None or n < 1: raise argparse.ArgumentTypeError(f"must be a positive integer, got {v}")
-    return n
+def _at_least(lo:int):
+    "An argparse type: an integer of at least `lo`."
+    def check(v):
+        try: n = int(v)
+        except ValueError: n = None
+        if n is None or n < lo: raise argparse.ArgumentTypeError(f"must be an integer of at least {lo}, got {v}")
+        return n
+    return check
 
 MODEL_CHOICES = ('cnn1', 'cnn2', 'cnn3', 'mobilenetv2', 'vgg19', 'resnet50', 'inceptionv3')  # models.CNNS, transfer.BASES
 
@@ -62,7 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     src.add_argument('--data', type=Path, help='dataset folder with images/ and annotations/ (default: found as find_data does)')
     src.add_argument('--sample', action='store_true', help='use the sample bundled with the package')
     pp.add_argument('--out', type=Path, required=True, help='output folder')
-    pp.add_argument('--size', type=_positive, default=256, help='side of the square crops in pixels (default 256)')
+    pp.add_argument('--size', type=_at_least(8), default=256, help='side of the square crops in pixels (default 256)')
     pp.add_argument('--quiet', action='store_true', help='no progress bars')
 
     pt = sub.add_parser('train', help='train a model on the output of prepare (chapter 9)',
@@ -71,10 +68,10 @@ def _parser() -> argparse.ArgumentParser:
     pt.add_argument('--model', required=True, choices=sorted(MODEL_CHOICES), help='which model')
     pt.add_argument('--data', type=Path, required=True, help='the output folder of `mask-detection prepare`')
     pt.add_argument('--out', type=Path, required=True, help='folder for the checkpoint and history')
-    pt.add_argument('--epochs', type=_count, help="most epochs (default: the report's)")
-    pt.add_argument('--image-size', type=_positive, help="side of the input images (default: the model's)")
-    pt.add_argument('--batch-size', type=_count, help='faces per batch (default 32)')
-    pt.add_argument('--limit', type=_count, help='use only this many faces per split (quick runs)')
+    pt.add_argument('--epochs', type=_at_least(1), help="most epochs (default: the report's)")
+    pt.add_argument('--image-size', type=_at_least(8), help="side of the input images (default: the model's)")
+    pt.add_argument('--batch-size', type=_at_least(1), help='faces per batch (default 32)')
+    pt.add_argument('--limit', type=_at_least(1), help='use only this many faces per split (quick runs)')
     pt.add_argument('--weights', default='imagenet', help="transfer models only: 'imagenet' (downloads), 'none' (random), or a local weights file")
     pt.add_argument('--fine-tune', action='store_true', help='transfer models only: then fine-tune the top of the base')
 
@@ -83,7 +80,7 @@ def _parser() -> argparse.ArgumentParser:
     pe.add_argument('--model-file', type=Path, required=True, help='a .keras checkpoint written by train')
     pe.add_argument('--data', type=Path, required=True, help='the output folder of `mask-detection prepare`')
     pe.add_argument('--out', type=Path, help='folder for the CSV files (default: beside the model file)')
-    pe.add_argument('--limit', type=_count, help='use only this many faces per split (quick runs)')
+    pe.add_argument('--limit', type=_at_least(1), help='use only this many faces per split (quick runs)')
     return p
 
 # %% ../nbs/11_cli.ipynb #4040cc10
