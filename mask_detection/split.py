@@ -60,7 +60,9 @@ def _decode(path, image_size:int):
     img = tf.io.decode_png(tf.io.read_file(path), channels=3)
     img = tf.ensure_shape(img, [None, None, 3])
     if image_size is not None:
-        img = tf.cast(tf.image.resize(img, (image_size, image_size), antialias=True) + 0.5, tf.uint8)
+        same = tf.reduce_all(tf.shape(img)[:2] == image_size)
+        resized = lambda: tf.cast(tf.image.resize(img, (image_size, image_size), antialias=True) + 0.5, tf.uint8)
+        img = tf.ensure_shape(tf.cond(same, lambda: img, resized), [image_size, image_size, 3])
     return img
 
 def split_table(table:pd.DataFrame, split:str) -> pd.DataFrame:

@@ -59,13 +59,12 @@ def _best_so_far(history:pd.DataFrame, min_delta:float):
     return best, wait
 
 class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
-    "`EarlyStopping` whose best value and patience count are read back from the run's history log."
-    def __init__(self, history_csv:Path, **kwargs):
-        super().__init__(**kwargs); self.history_csv = Path(history_csv)
+    "`EarlyStopping` that starts from a best value and patience count (read from the run's history log by `fit`)."
+    def __init__(self, best:float=np.inf, wait:int=0, **kwargs):
+        super().__init__(**kwargs); self.resume_from = (best, wait)
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)
-        if self.history_csv.is_file():
-            self.best, self.wait = _best_so_far(pd.read_csv(self.history_csv), abs(self.min_delta))
+        if np.isfinite(self.resume_from[0]): self.best, self.wait = self.resume_from
 
 # %% ../nbs/09b_training.ipynb #fbaaeece
 @dataclass
@@ -115,12 +114,12 @@ def fit(model:keras.Model, # a compiled model
     if not backup.exists():  # a fresh run: forget a finished earlier one
         for f in (history_csv, run_dir/'best.keras', run_dir/'best.weights.h5'): f.unlink(missing_ok=True)
     if weights_only: (run_dir/'model.json').write_text(model.to_json())
-    best, _ = _best_so_far(pd.read_csv(history_csv), config.min_delta) if history_csv.is_file() else (np.inf, 0)
+    best, wait = _best_so_far(pd.read_csv(history_csv), config.min_delta) if history_csv.is_file() else (np.inf, 0)
     callbacks = [
         keras.callbacks.BackupAndRestore(str(backup)),
         keras.callbacks.ModelCheckpoint(str(best_file), monitor='val_loss', save_best_only=True, save_weights_only=weights_only,
                                         initial_value_threshold=None if np.isinf(best) else float(best)),
-        ResumableEarlyStopping(history_csv, monitor='val_loss', mode='min', patience=config.patience,
+        ResumableEarlyStopping(best, wait, monitor='val_loss', mode='min', patience=config.patience,
                                min_delta=config.min_delta, verbose=1),
         keras.callbacks.CSVLogger(str(history_csv), append=True),
         *extra_callbacks]
