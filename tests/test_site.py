@@ -17,8 +17,7 @@ The browser tests are skipped only when chromium or chromedriver are not install
 docs processor (what `nbdev_docs` runs before Quarto) must handle every chapter; the
 preview copies a notebook it fails on unprocessed, but the deploy workflow would fail.
 
-The preview is built with `--fast` (cells mixing imports and other code run only their
-imports, where `nbdev_docs` would run them whole), which keeps this under two minutes.
+The preview runs nbdev's processor as `nbdev_docs` does (export, `show_doc` and import cells).
 """
 import csv
 import functools
@@ -33,7 +32,6 @@ import threading
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections import defaultdict
 from pathlib import Path
 
 import pytest
@@ -74,7 +72,7 @@ def site(tmp_path_factory):
     "Build the preview once; return its folder and manifest."
     out = tmp_path_factory.mktemp('site')
     env = {**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '3', 'PYTHONWARNINGS': 'ignore'}
-    r = subprocess.run([sys.executable, str(BUILD), '--fast', str(out)], cwd=ROOT, env=env,
+    r = subprocess.run([sys.executable, str(BUILD), str(out)], cwd=ROOT, env=env,
                        capture_output=True, text=True, timeout=600)
     manifest = out/'preview.json'
     assert manifest.exists(), f'tools/build_preview.py wrote no preview.json (rc {r.returncode}):\n{r.stderr[-3000:]}'

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Build a local HTML preview of the course site, without Quarto.
 
-    python tools/build_preview.py [--fast] OUTDIR
+    python tools/build_preview.py OUTDIR
 
 1. Process the chapter notebooks (`index.ipynb` and the numbered ones in `nbs/`) with
    nbdev 2's docs processor, the one `nbdev_proc_nbs` runs (`nbdev.serve_drv.main` with
@@ -12,10 +12,8 @@
    fails on is copied unprocessed (with a warning), as is every notebook if nbdev
    cannot be imported.
    Like `nbdev_docs`, the processor executes export cells, `show_doc` cells and every
-   cell containing an import, even one that also holds other code (nbdev warns "Found
-   cells containing imports and other code"): such cells can fail (undefined names) or
-   be slow. `--fast` runs only the import statements of those mixed cells; the
-   rendered outputs are the notebook's saved ones either way.
+   cell containing an import, which is why the chapters keep their imports in cells of
+   their own; the rendered outputs are the notebook's saved ones.
 2. Convert each processed notebook to `OUTDIR/<name>.html` with nbconvert's
    `HTMLExporter` (image outputs are embedded as data URIs, markdown images too).
 3. Rewrite relative links `X.ipynb` to `X.html` (Quarto would name the pages after the
@@ -64,7 +62,7 @@ def sidebar_titles(nbs=NBS):
     "Ordered {notebook: link text} from sidebar.yml (no YAML dependency needed)."
     res, p = {}, nbs/'sidebar.yml'
     if not p.exists(): return res
-    text, pending = None, None
+    text = None
     for line in p.read_text(encoding='utf-8').splitlines():
         s = line.strip().lstrip('- ').strip()
         m = re.match(r'''text:\s*["']?(.*?)["']?$''', s)
@@ -76,35 +74,7 @@ def sidebar_titles(nbs=NBS):
     return res
 
 
-def fast_filter():
-    "nbdev's `FilterDefaults`, except that cells mixing imports and other code run their imports only."
-    import ast
-    from nbdev.processors import FilterDefaults, exec_show_docs
-
-    def mixed(cell):
-        trees = cell.parsed_() if cell.cell_type == 'code' else None
-        if not trees or cell.directives_.keys() & {'export', 'exports', 'exporti', 'exec_doc'}: return False
-        nodes = [n for t in trees for n in ast.walk(t)]
-        has_imp = any(isinstance(n, (ast.Import, ast.ImportFrom)) for n in nodes)
-        show_doc = any(isinstance(t, ast.Expr) and isinstance(t.value, ast.Call)
-                       and getattr(t.value.func, 'id', None) == 'show_doc' for t in trees)
-        return has_imp and not show_doc and any(not isinstance(t, (ast.Import, ast.ImportFrom)) for t in trees)
-
-    class exec_show_docs_fast(exec_show_docs):
-        def __call__(self, cell):
-            if hasattr(self, 'k') and getattr(self.nb, 'has_docs_', False) and mixed(cell):
-                imports = [ast.unparse(t) for t in cell.parsed_() if isinstance(t, (ast.Import, ast.ImportFrom))]
-                if imports: self.k.run_cell('\n'.join(imports))
-                return
-            return super().__call__(cell)
-
-    class FastFilter(FilterDefaults):
-        def base_procs(self):
-            return [exec_show_docs_fast if p is exec_show_docs else p for p in super().base_procs()]
-    return FastFilter
-
-
-def process(srcs, proc_dir, fast=False):
+def process(srcs, proc_dir):
     "Run nbdev's docs processor on each notebook; copy unprocessed where it fails."
     proc_dir.mkdir(parents=True, exist_ok=True)
     ok, failed = [], []
@@ -113,7 +83,6 @@ def process(srcs, proc_dir, fast=False):
         os.chdir(ROOT)  # nbdev finds settings.ini from the working directory
         from nbdev.processors import FilterDefaults
         from nbdev.serve_drv import main as proc_one
-        if fast: FilterDefaults = fast_filter()
     except Exception as e:
         print(f'build_preview: nbdev processor unavailable ({e!r}); copying notebooks unprocessed', file=sys.stderr)
         proc_one = None
@@ -217,12 +186,12 @@ def convert(proc_nb, out_dir, nav_pages):
     return out_name, title
 
 
-def build(out_dir, nbs=NBS, fast=False):
+def build(out_dir, nbs=NBS):
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     srcs = chapters(nbs)
     if not srcs: raise SystemExit(f'build_preview: no chapter notebooks in {nbs}')
-    processed, unprocessed = process(srcs, out_dir/'_proc', fast=fast)
+    processed, unprocessed = process(srcs, out_dir/'_proc')
     side = sidebar_titles(nbs)
     order = [s.name for s in srcs]  # index first, then by file name
 
@@ -240,7 +209,7 @@ def build(out_dir, nbs=NBS, fast=False):
         except Exception as e:
             errors.append(n)
             print(f'build_preview: conversion of {n} failed: {e!r}', file=sys.stderr)
-    manifest = {'fast': fast, 'pages': [{'file': f, 'title': t} for f, t in pages],
+    manifest = {'pages': [{'file': f, 'title': t} for f, t in pages],
                 'processed': processed, 'unprocessed': unprocessed, 'failed': errors}
     (out_dir/'preview.json').write_text(json.dumps(manifest, indent=1), encoding='utf-8')
     print(f'build_preview: {len(pages)} pages in {out_dir} '
@@ -251,10 +220,8 @@ def build(out_dir, nbs=NBS, fast=False):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     ap.add_argument('outdir', help='folder for the HTML pages (created if missing)')
-    ap.add_argument('--fast', action='store_true',
-                    help='run only the imports of cells that mix imports and other code (see above)')
     args = ap.parse_args(argv)
-    m = build(args.outdir, fast=args.fast)
+    m = build(args.outdir)
     return 1 if m['failed'] else 0
 
 
