@@ -2,7 +2,7 @@
 arrays versus the course's streamed uint8 pipeline.
 
 Each way runs in its own process; the peak resident set size (ru_maxrss) of that process comes
-from os.wait4. Results go to benchmarks/results.csv, which chapter 9.1 shows.
+from os.wait4. Results go to mask_detection/train_memory.csv (installed with the package), which chapter 9.1.3 shows.
 
     python benchmarks/train_memory.py [--prepared DIR] [--steps N]
 
@@ -63,7 +63,7 @@ def main():
     rows.append(dict(method=f"float64 arrays / 255 (the report), first {args.steps} steps", epochs=1, steps=args.steps, seconds=round(secs), peak_rss_gb=round(gb, 2)))
     res = pd.DataFrame(rows)
     res['ratio_to_stream'] = (res.peak_rss_gb / res.peak_rss_gb.iloc[0]).round(2)
-    res.to_csv(HERE/'results.csv', index=False)
+    res.to_csv(HERE.parent/'mask_detection'/'train_memory.csv', index=False)
     print(res.to_string(index=False))
 
 

@@ -102,7 +102,7 @@ def output_kinds(outputs):
             if text_of(o.get('text')).strip(): kinds.add('text')
             continue
         data = o.get('data', {})
-        if 'image/png' in data or 'image/svg+xml' in data: kinds.add('image')
+        if any(k in data for k in ('image/png', 'image/jpeg', 'image/svg+xml')): kinds.add('image')
         if '<table' in text_of(data.get('text/html')).lower(): kinds.add('table')
         if 'text/plain' in data: kinds |= {'text', 'table'}
     return kinds
@@ -119,7 +119,7 @@ def describe(outputs):
 
 
 REQUIRED = {
-    'image': 'an output with image/png or image/svg+xml data',
+    'image': 'an output with image/png, image/jpeg or image/svg+xml data',
     'table': 'a text/html output containing <table, or a text/plain output',
     'text': 'a stream or text/plain output',
 }
