@@ -71,7 +71,7 @@ def _repo_root():
 
 def _checkout_copy(root=None, # a checkout; default: the one this package runs from
                   ):
-    "`shared/data/face-mask-detection` beside the checkout (`<checkout>/../shared/...`), else None; nothing else is searched."
+    "`shared/data/face-mask-detection` in the folder that holds the checkout, else None; nothing else is searched."
     root = root or _repo_root()
     if root is None: return None
     cand = Path(root).parent/'shared'/'data'/'face-mask-detection'

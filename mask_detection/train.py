@@ -185,7 +185,7 @@ def fit(model:keras.Model, # a compiled model
     files = ('history.csv', 'best.keras', 'best.weights.h5', 'last.weights.h5', 'model.json', 'config.csv', STATE)
     if overwrite:
         for f in files: (run_dir/f).unlink(missing_ok=True)
-    elif state is None and any((run_dir/f).exists() for f in files):
+    elif state is None and any((run_dir/f).exists() for f in ('history.csv', 'best.keras', 'best.weights.h5', 'backup')):
         raise RunError(f"{run_dir}: holds a run without {STATE} (from an older version?); use another folder or overwrite")
     elif state is not None and state['identity'] != ident:
         raise RunError(f"{run_dir}: holds a run of {_describe(state['identity'])}; asked for {_describe(ident)}: use another folder or overwrite")
