@@ -90,6 +90,24 @@ def _parser() -> argparse.ArgumentParser:
     pe.add_argument('--out', type=Path, help='folder for the CSV files (default: beside the model file)')
     pe.add_argument('--limit', type=_at_least(1), help='use only this many faces per split (quick runs)')
     pe.add_argument('--allow-legacy-h5', action='store_true', help='also load a legacy .h5 model file (only one you trust)')
+    pc = sub.add_parser('classify', help='label face images with_mask / without_mask / mask_weared_incorrect (chapter 14)',
+                        description='Classify face images (files, or folders of them) with the classifier shipped in the package, '
+                                    'or with --model FILE; print, or write with --csv, one row per image: file,label,probability.')
+    pc.add_argument('inputs', nargs='+', type=Path, metavar='IMAGE_OR_FOLDER', help='face images, or folders of them')
+    pc.add_argument('--model', type=Path, help='a .keras classifier (default: the one shipped with the package)')
+    pc.add_argument('--csv', type=Path, metavar='OUT', help='write the table to this CSV file instead of printing it')
+
+    ptc = sub.add_parser('train-classifier', help='train the three-class face classifier the package ships (chapter 14)',
+                         description='Split the photos by the shipped photo folds, train and calibrate the compact classifier, '
+                                     'score it on the held-out photos; write OUT/model.keras, OUT/history.csv and OUT/summary.json.')
+    tsrc = ptc.add_mutually_exclusive_group()
+    tsrc.add_argument('--data', type=Path, help='dataset folder with images/ and annotations/ (default: found as find_data does)')
+    tsrc.add_argument('--sample', action='store_true', help='use the sample bundled with the package')
+    ptc.add_argument('--out', type=Path, required=True, help='folder of the run')
+    ptc.add_argument('--seed', type=int, default=0, help='seeds the weights, the shuffling and the augmentation (the shipped model: 0)')
+    ptc.add_argument('--epochs', type=_at_least(1), help='most epochs (default 40)')
+    ptc.add_argument('--limit', type=_at_least(1), help='use only this many faces per split (quick runs)')
+    ptc.add_argument('--quiet', action='store_true', help='no line per epoch')
     return p
 
 # %% ../nbs/11_cli.ipynb #4040cc10
@@ -178,7 +196,36 @@ def _cmd_evaluate(args) -> int:
     print(f"reports, confusion matrices and predictions -> {out}")
     return 0
 
-COMMANDS = {'prepare': _cmd_prepare, 'train': _cmd_train, 'evaluate': _cmd_evaluate}
+def _cmd_classify(args) -> int:
+    missing = [p for p in args.inputs if not p.exists()]
+    if missing: raise FileNotFoundError(f"{missing[0]}: no such file or folder")
+    if args.model is not None and not args.model.is_file(): raise FileNotFoundError(f"--model {args.model}: no such file")
+    _quiet_tensorflow()
+    from mask_detection.classifier import classify
+    skipped = []
+    def skip(path, message):
+        skipped.append(path); print(f"mask-detection classify: skipped {message}", file=sys.stderr)
+    table = classify(args.inputs, model=args.model, on_error=skip)
+    if args.csv:
+        atomic_write(args.csv, lambda tmp: table.to_csv(tmp, index=False))
+        print(f"{len(table)} images classified, {len(skipped)} skipped -> {args.csv}")
+    else: print(table.to_csv(index=False), end='')
+    return 1 if skipped else 0
+
+def _cmd_train_classifier(args) -> int:
+    from dataclasses import replace
+    data = find_data(args.data, sample=args.sample)
+    _quiet_tensorflow()
+    from mask_detection.classifier import ClassifierConfig, train_face_classifier
+    cfg = replace(ClassifierConfig(seed=args.seed), **{k: v for k, v in dict(epochs=args.epochs, limit=args.limit).items() if v})
+    _, s, summary = train_face_classifier(data, args.out, cfg, verbose=0 if args.quiet else 2)
+    print(f"classifier (seed {args.seed}): {summary['epochs']} epochs in {summary['seconds'] / 60:.1f} min; held-out photos: "
+          f"{s['faces']} faces, accuracy {s['accuracy_3']:.4f} (three classes), {s['accuracy_2']:.4f} with vs without a mask, "
+          f"F1 without_mask {s['f1_without_mask']:.4f} -> {args.out/'model.keras'}")
+    return 0
+
+COMMANDS = {'prepare': _cmd_prepare, 'train': _cmd_train, 'evaluate': _cmd_evaluate,
+            'classify': _cmd_classify, 'train-classifier': _cmd_train_classifier}
 
 def main(argv=None) -> int:
     "Entry point of the `mask-detection` console script: 0, or 1 with a one-line error, or 130 on Ctrl-C."

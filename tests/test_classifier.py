@@ -1,0 +1,77 @@
+"The shipped classifier: `mask-detection classify` offline on face images, and its numbers on the held-out photos."
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from conftest import FULL_DATA, ROOT, run_cli
+from mask_detection.annotations import read_annotations
+from mask_detection.classifier import FRAME, LABELS, context_crop, shipped_model_path
+from mask_detection.data import find_data, load_photo, sample_dir
+
+
+@pytest.fixture(scope='module')
+def face_folder(tmp_path_factory):
+    "Faces cut out of the bundled sample's photos, named by their true label."
+    out = tmp_path_factory.mktemp('faces')
+    faces, _ = read_annotations(find_data(sample=True, verbose=False))
+    big = faces[(faces.xmax - faces.xmin) >= 24]
+    for i, f in big.iterrows():
+        img = load_photo(sample_dir()/'images'/f.file)
+        Image.fromarray(context_crop(img, (f.xmin, f.ymin, f.xmax, f.ymax), scale=FRAME, size=96)).save(out/f'{f.label}-{i}.png')
+    return out
+
+
+def test_shipped_model_is_small_and_in_the_package():
+    p = shipped_model_path()
+    assert p.is_file() and p.stat().st_size < 5_000_000
+
+
+def test_classify_cli_on_sample_faces(face_folder, tmp_path):
+    r = run_cli('classify', face_folder, '--csv', tmp_path/'out.csv')
+    assert r.returncode == 0, r.stderr
+    t = pd.read_csv(tmp_path/'out.csv')
+    assert list(t.columns) == ['file', 'label', 'probability']
+    assert len(t) == len(list(face_folder.glob('*.png'))) and set(t.label) <= set(LABELS)
+    truth = t.file.map(lambda f: Path(f).name.split('-')[0])
+    two = truth != 'mask_weared_incorrect'
+    assert (t.label[two] == truth[two]).mean() >= 0.85          # faces of at least 24 px from the sample's photos
+
+
+def test_classify_cli_prints_and_names_bad_files(face_folder, tmp_path):
+    good = sorted(face_folder.glob('*.png'))[:2]
+    bad = tmp_path/'corrupt.png'; bad.write_bytes(b'\x89PNG\r\n\x1a\n' + b'\0' * 40)
+    r = run_cli('classify', *good, bad)
+    assert r.returncode == 1
+    assert 'corrupt.png' in r.stderr and 'Traceback' not in r.stderr
+    rows = r.stdout.strip().splitlines()
+    assert rows[0] == 'file,label,probability' and len(rows) == 3
+
+
+def test_classify_cli_missing_input_is_one_line(tmp_path):
+    r = run_cli('classify', tmp_path/'nope.png')
+    assert r.returncode == 1 and 'nope.png' in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_wheel_carries_model_and_folds(tmp_path):
+    import subprocess, sys
+    subprocess.run([sys.executable, '-m', 'pip', 'wheel', '--no-deps', '--no-build-isolation', '-q', '-w', str(tmp_path), str(ROOT)], check=True)
+    names = zipfile.ZipFile(next(tmp_path.glob('*.whl'))).namelist()
+    assert 'mask_detection/weights/face_classifier.keras' in names and 'mask_detection/photo_folds.csv' in names
+
+
+@pytest.mark.skipif(not FULL_DATA.is_dir(), reason='needs the full dataset beside the checkout')
+def test_shipped_model_on_heldout_photos():
+    "The shipped model, scored on the held-out photos it never saw (chapter 14's numbers)."
+    from mask_detection.classifier import context_crops, face_scores, load_classifier, predict_faces
+    from mask_detection.heldout import grouped_split, heldout_photos, shipped_folds
+    data = find_data(FULL_DATA, verbose=False)
+    faces, _ = read_annotations(data)
+    te = (grouped_split(faces, shipped_folds()) == 'test').to_numpy()
+    listed = (ROOT/'results'/'heldout_photos.txt').read_text().split()
+    assert listed == heldout_photos() and sorted(set(faces.file[te])) == listed
+    s = face_scores(faces.label_id.to_numpy()[te], predict_faces(load_classifier(), context_crops(faces[te], data)))
+    assert s['faces'] == te.sum() and s['accuracy_2'] >= 0.95 and s['accuracy_3'] >= 0.92, s
