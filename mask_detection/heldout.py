@@ -6,13 +6,13 @@
 __all__ = ['N_FOLDS', 'TEST_FOLD', 'DEV_FOLD', 'photo_overlap', 'photo_folds', 'fold_split', 'grouped_split', 'shipped_folds',
            'heldout_photos', 'grouped_table', 'train_or_load']
 
-# %% ../nbs/13_heldout.ipynb #95923b83
+# %% ../nbs/13_heldout.ipynb #49d364da
 import numpy as np
 import pandas as pd
 
 from .data import LABELS, DataSource
 
-# %% ../nbs/13_heldout.ipynb #7973a729
+# %% ../nbs/13_heldout.ipynb #0358ff28
 def photo_overlap(photo:pd.Series, # the photo of each face
                   split:pd.Series, # the split of each face ('train', 'dev', 'test', or anything else)
                  ) -> pd.DataFrame:
@@ -25,7 +25,7 @@ def photo_overlap(photo:pd.Series, # the photo of each face
                          photos_also_in_training=int(p[p.isin(seen)].nunique())))
     return pd.DataFrame(rows).set_index('split')
 
-# %% ../nbs/13_heldout.ipynb #ef8c513f
+# %% ../nbs/13_heldout.ipynb #b3610af3
 N_FOLDS = 5  # photo-grouped folds over the dataset's photos
 TEST_FOLD, DEV_FOLD = 0, 1  # the held-out photos; the photos that choose epochs and calibrate
 
@@ -42,7 +42,7 @@ def photo_folds(faces:pd.DataFrame, # chapter 4's faces table
     for k, (_, idx) in enumerate(sgkf.split(faces, faces.label_id, groups=faces.photo)): fold[idx] = k
     return pd.Series(fold, index=pd.Index(faces.photo.to_numpy(), name='photo'), name='fold').groupby(level=0).first()
 
-# %% ../nbs/13_heldout.ipynb #00dd12a6
+# %% ../nbs/13_heldout.ipynb #4e78a272
 def fold_split(fold:int, # a photo's fold
                test_fold:int=TEST_FOLD, dev_fold:int=DEV_FOLD) -> str:
     "'test' for the held-out fold, 'dev' for the fold that chooses epochs, 'train' for the others."
@@ -57,7 +57,7 @@ def grouped_split(faces:pd.DataFrame, # chapter 4's faces table
     if missing: raise ValueError(f"{len(missing)} photos have no fold, e.g. {missing[0]}")
     return faces.photo.map(folds).map(lambda k: fold_split(k, test_fold, dev_fold)).rename('split')
 
-# %% ../nbs/13_heldout.ipynb #8aaf89a3
+# %% ../nbs/13_heldout.ipynb #e362f466
 def _folds_file():
     import mask_detection
     from pathlib import Path
@@ -73,7 +73,7 @@ def heldout_photos(folds:pd.Series=None, # default: `shipped_folds()`
     folds = shipped_folds() if folds is None else folds
     return sorted(f'{p}.png' for p in folds.index[folds == TEST_FOLD])
 
-# %% ../nbs/13_heldout.ipynb #258b3d5f
+# %% ../nbs/13_heldout.ipynb #291672f5
 def grouped_table(faces:pd.DataFrame, # chapter 4's faces table
                   folds:pd.Series, # photo folds
                  ) -> pd.DataFrame:
@@ -87,7 +87,7 @@ def grouped_table(faces:pd.DataFrame, # chapter 4's faces table
     t['order'] = t.groupby('split').cumcount()
     return t
 
-# %% ../nbs/13_heldout.ipynb #5285c97b
+# %% ../nbs/13_heldout.ipynb #2a485698
 def train_or_load(name:str, # a model name of chapter 9 ('cnn1', 'cnn2', 'cnn3')
                   table:pd.DataFrame, # chapter 8's table layout: `split_faces` or `grouped_table`
                   crop_dir, # the 256-pixel crops
