@@ -1,0 +1,56 @@
+"""Time per photo of `mask_detection.detect`: the face finder alone, and finder plus classifier.
+
+Photos of this dataset's size (most 400 x 300 pixels), each decoded before timing; the model is
+loaded and one photo run before timing starts. TensorFlow and the TFLite interpreter are held to
+`--threads` threads (2: the course's reference machine). Results go to benchmarks/detect_speed.csv.
+
+    python benchmarks/detect_speed.py [--data DIR] [--photos N] [--model FILE.keras] [--threads 2]
+"""
+import argparse
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+HERE = Path(__file__).resolve().parent
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument('--data', default=None, help='dataset folder (default: find_data())')
+    ap.add_argument('--photos', type=int, default=100, help='photos timed (every k-th photo of the dataset)')
+    ap.add_argument('--model', default=None, help='a .keras classifier (default: the shipped one)')
+    ap.add_argument('--threads', type=int, default=2)
+    ap.add_argument('--out', default=HERE/'detect_speed.csv')
+    a = ap.parse_args()
+    os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+    import tensorflow as tf
+    tf.config.threading.set_intra_op_parallelism_threads(a.threads)
+    tf.config.threading.set_inter_op_parallelism_threads(a.threads)
+    from mask_detection.classifier import load_classifier
+    from mask_detection.data import find_data, load_photo, photo_names
+    from mask_detection.detect import (SHIPPED_CORRECTION, FaceFinder, label_boxes)
+    data = find_data(a.data)
+    names = photo_names(data)
+    names = names[::max(1, len(names) // a.photos)][:a.photos]
+    imgs = [load_photo(data.images/f'{n}.png') for n in names]
+    model, finder = load_classifier(a.model), FaceFinder(threads=a.threads)
+    label_boxes(imgs[0], SHIPPED_CORRECTION(finder(imgs[0])[0]), model)   # warm-up
+    find_t, total_t, n_faces = [], [], []
+    for img in imgs:
+        t0 = time.perf_counter(); boxes, conf = finder(img); t1 = time.perf_counter()
+        label_boxes(img, SHIPPED_CORRECTION(boxes), model); t2 = time.perf_counter()
+        find_t.append(t1 - t0); total_t.append(t2 - t0); n_faces.append(len(boxes))
+    row = dict(photos=len(imgs), threads=a.threads, cpus=os.cpu_count(), machine=platform.processor() or platform.machine(),
+               median_ms_finder=round(1000 * np.median(find_t), 1), median_ms_total=round(1000 * np.median(total_t), 1),
+               p90_ms_total=round(1000 * np.percentile(total_t, 90), 1), median_boxes=float(np.median(n_faces)),
+               model=Path(a.model).name if a.model else 'shipped')
+    pd.DataFrame([row]).to_csv(a.out, index=False)
+    print(pd.DataFrame([row]).T.to_string(header=False))
+
+
+if __name__ == '__main__':
+    main()

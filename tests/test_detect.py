@@ -1,0 +1,120 @@
+"`detect` and the `detect` command on the bundled sample photos."
+import argparse
+import contextlib
+import io
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from mask_detection.annotations import read_annotations
+from mask_detection.data import LABELS, DataError, find_data, sample_dir
+from mask_detection.detect import (DETECT_COLUMNS, SHIPPED_CORRECTION, FaceFinder, add_detect_command, detect,
+                                   match_detections, run_detect_command)
+
+
+@pytest.fixture(scope='module')
+def finder():
+    return FaceFinder()
+
+
+@pytest.fixture(scope='module')
+def model(tmp_path_factory):
+    "The shipped classifier; while it is not in the checkout, a small stand-in trained on the sample's faces."
+    from mask_detection.classifier import ClassifierConfig, context_crops, fit_classifier, load_classifier, shipped_model_path
+    if shipped_model_path().is_file(): return load_classifier()
+    data = find_data(sample_dir())
+    faces, _ = read_annotations(data)
+    x, y = context_crops(faces, data), faces.label_id.to_numpy()
+    m, _, _ = fit_classifier(x, y, x, y, tmp_path_factory.mktemp('standin'), ClassifierConfig(epochs=2, width=16), verbose=0)
+    return m
+
+
+@pytest.fixture(scope='module')
+def sample_faces():
+    return read_annotations(find_data(sample_dir()))[0]
+
+
+def test_finder_finds_most_faces_of_32_px_and_more(finder, sample_faces):
+    images = sample_dir()/'images'
+    rows = []
+    for name in sample_faces.file.unique():
+        boxes, conf = finder(np.asarray(Image.open(images/name).convert('RGB')))
+        b = SHIPPED_CORRECTION(boxes[conf >= 0.5])
+        rows.append(pd.DataFrame(b, columns=['xmin', 'ymin', 'xmax', 'ymax']).assign(file=name, label='with_mask', score=conf[conf >= 0.5]))
+    dets = pd.concat(rows, ignore_index=True)
+    _, found = match_detections(dets, sample_faces, by_class=False)
+    big = (sample_faces.xmax - sample_faces.xmin >= 32).to_numpy()
+    assert big.sum() >= 20
+    assert found[big].mean() >= 0.8
+    assert found.mean() >= 0.6
+
+
+def test_detect_table_on_sample(model, finder):
+    files = sorted((sample_dir()/'images').glob('*.png'))[:6]
+    dets = detect(files, model, finder)
+    assert list(dets.columns) == DETECT_COLUMNS
+    assert set(dets.file) <= {str(f) for f in files} and dets.file.nunique() >= 4
+    assert set(dets.label) <= set(LABELS)
+    assert ((dets.score > 0) & (dets.score <= 1)).all()
+    for f, d in dets.groupby('file'):
+        w, h = Image.open(f).size
+        assert (d.xmin >= 0).all() and (d.ymin >= 0).all() and (d.xmax <= w).all() and (d.ymax <= h).all()
+        assert (d.xmax > d.xmin).all() and (d.ymax > d.ymin).all()
+
+
+def test_detect_maps_boxes_back_from_a_large_photo(model, finder, tmp_path):
+    im = Image.open(sample_dir()/'images'/'maksssksksss1.png').convert('RGB')
+    base = im.resize((1024, round(im.height * 1024 / im.width)))                 # the finder's largest side
+    base.save(tmp_path/'base.png'); base.resize((2048, 2 * base.height)).save(tmp_path/'big.png')   # shrunk back to 1024 inside
+    small, large = (detect(tmp_path/f, model, finder, min_score=0) for f in ('base.png', 'big.png'))
+    assert len(small) >= 2 and abs(len(large) - len(small)) <= max(2, len(small) // 5)
+    assert large.xmax.max() > 1024 and large.xmax.max() <= 2048 and large.ymax.max() <= 2 * base.height
+    box = ['xmin', 'ymin', 'xmax', 'ymax']
+    from mask_detection.detect import box_iou
+    assert (box_iou(small[box].to_numpy() * 2, large[box].to_numpy()).max(1) > 0.7).mean() >= 0.8
+
+
+def test_unreadable_file_is_named(model, finder, tmp_path):
+    bad = tmp_path/'broken.png'; bad.write_bytes(b'\x89PNG\r\n\x1a\n not a png')
+    with pytest.raises(DataError, match='broken.png: cannot decode image'): detect(bad, model, finder)
+    seen = []
+    dets = detect([bad, sample_dir()/'images'/'maksssksksss1.png'], model, finder, on_error=lambda p, m: seen.append(p))
+    assert seen == [bad] and dets.file.nunique() == 1
+
+
+def test_detect_command_writes_tables_and_drawn_copies(model, finder, tmp_path):
+    from mask_detection.classifier import shipped_model_path
+    photos = tmp_path/'photos'; photos.mkdir()
+    for name in ('maksssksksss1.png', 'maksssksksss145.png'): shutil.copy(sample_dir()/'images'/name, photos/name)
+    (photos/'broken.png').write_bytes(b'not a png')
+    model_file = shipped_model_path()
+    if not model_file.is_file():
+        model_file = tmp_path/'standin.keras'; model.save(model_file)
+    parser = argparse.ArgumentParser(prog='mask-detection')
+    add_detect_command(parser.add_subparsers(dest='command'))
+    args = parser.parse_args(['detect', str(photos), '--out', str(tmp_path/'out'), '--model', str(model_file)])
+    err, out = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out): rc = run_detect_command(args, finder)
+    assert rc == 0
+    assert err.getvalue().count('\n') == 1 and 'broken.png: cannot decode image' in err.getvalue()
+    assert '2 photos' in out.getvalue() and '1 unreadable' in out.getvalue()
+    dets = pd.read_csv(tmp_path/'out'/'detections.csv')
+    counts = pd.read_csv(tmp_path/'out'/'counts.csv')
+    assert list(dets.columns) == DETECT_COLUMNS and len(dets) >= 2
+    assert list(counts.columns) == ['file', 'masked', 'unmasked', 'incorrect'] and len(counts) == 2
+    assert counts[['masked', 'unmasked', 'incorrect']].to_numpy().sum() == len(dets)
+    for name in ('maksssksksss1.png', 'maksssksksss145.png'):
+        drawn = Image.open(tmp_path/'out'/'drawn'/name)
+        assert drawn.size == Image.open(photos/name).size
+
+
+def test_detect_command_fails_when_nothing_is_readable(model, finder, tmp_path):
+    parser = argparse.ArgumentParser(prog='mask-detection')
+    add_detect_command(parser.add_subparsers(dest='command'))
+    args = parser.parse_args(['detect', str(tmp_path/'missing.png'), '--out', str(tmp_path/'out')])
+    args.model = model   # a loaded model is accepted too
+    with contextlib.redirect_stderr(io.StringIO()) as err: rc = run_detect_command(args, finder)
+    assert rc == 1 and 'missing.png: no such file or folder' in err.getvalue()
