@@ -108,6 +108,8 @@ def _parser() -> argparse.ArgumentParser:
     ptc.add_argument('--epochs', type=_at_least(1), help='most epochs (default 40)')
     ptc.add_argument('--limit', type=_at_least(1), help='use only this many faces per split (quick runs)')
     ptc.add_argument('--quiet', action='store_true', help='no line per epoch')
+    from mask_detection.detect import add_detect_command   # no TensorFlow at import: --help stays fast
+    add_detect_command(sub)
     return p
 
 # %% ../nbs/11_cli.ipynb #4040cc10
@@ -224,8 +226,15 @@ def _cmd_train_classifier(args) -> int:
           f"F1 without_mask {s['f1_without_mask']:.4f} -> {args.out/'model.keras'}")
     return 0
 
+def _cmd_detect(args) -> int:
+    missing = [p for p in args.photos if not Path(p).exists()]
+    if missing: raise FileNotFoundError(f"{missing[0]}: no such file or folder")
+    _quiet_tensorflow()
+    from mask_detection.detect import run_detect_command
+    return run_detect_command(args)
+
 COMMANDS = {'prepare': _cmd_prepare, 'train': _cmd_train, 'evaluate': _cmd_evaluate,
-            'classify': _cmd_classify, 'train-classifier': _cmd_train_classifier}
+            'classify': _cmd_classify, 'train-classifier': _cmd_train_classifier, 'detect': _cmd_detect}
 
 def main(argv=None) -> int:
     "Entry point of the `mask-detection` console script: 0, or 1 with a one-line error, or 130 on Ctrl-C."
