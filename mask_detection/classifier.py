@@ -9,7 +9,7 @@ __all__ = ['CONTEXT', 'CONTEXT_SIZE', 'INPUT_SIZE', 'FRAME', 'square_box', 'cont
            'predict_faces', 'face_scores', 'perturb', 'reframe', 'image_files', 'face_input', 'classify',
            'train_face_classifier']
 
-# %% ../nbs/14_classifier.ipynb #cc253f95
+# %% ../nbs/14_classifier.ipynb #09c4b909
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +18,7 @@ from PIL import Image
 
 from .data import LABELS, DataError, DataSource, atomic_write, load_photo, write_text
 
-# %% ../nbs/14_classifier.ipynb #411fa022
+# %% ../nbs/14_classifier.ipynb #9ca7fc16
 CONTEXT = 2.0  # a context crop is this many face-widths wide, centred on the face
 CONTEXT_SIZE = 128  # pixels of a stored context crop
 INPUT_SIZE = 64  # pixels of the classifier's input
@@ -41,7 +41,7 @@ def context_crop(img, # RGB photo: (H, W, 3) uint8 array or PIL image
     im = img if isinstance(img, Image.Image) else Image.fromarray(img)
     return np.asarray(im.transform((size, size), Image.EXTENT, square_box(box, scale), Image.BILINEAR))
 
-# %% ../nbs/14_classifier.ipynb #d951e970
+# %% ../nbs/14_classifier.ipynb #d4339be2
 def context_crops(faces:pd.DataFrame, # chapter 4's faces table
                   data:DataSource, # where the photos are
                   size:int=CONTEXT_SIZE, # pixels of each crop
@@ -56,7 +56,7 @@ def context_crops(faces:pd.DataFrame, # chapter 4's faces table
         for i, f in group.iterrows(): out[pos[i]] = context_crop(img, (f.xmin, f.ymin, f.xmax, f.ymax), size=size)
     return out
 
-# %% ../nbs/14_classifier.ipynb #9ec13fa7
+# %% ../nbs/14_classifier.ipynb #375ff274
 def frame_boxes(n:int, # how many boxes
                 train:bool, # random framings (training) or the fixed one (inference)
                 generator=None, # a `tf.random.Generator` for the random framings
@@ -83,7 +83,7 @@ def framed(images, # (N, S, S, 3) context crops, any numeric type
     crops = tf.image.crop_and_resize(tf.cast(images, tf.float32), frame_boxes(n, train, generator), tf.range(n), (size, size))
     return tf.clip_by_value(crops, 0, 255)
 
-# %% ../nbs/14_classifier.ipynb #2696ef02
+# %% ../nbs/14_classifier.ipynb #378cd41a
 def augmenter(seed:int=0):
     "Flips, a small rotation, colour, contrast and brightness jitter, greyscale and blur: Keras layers that act only in training."
     import keras
@@ -97,7 +97,7 @@ def augmenter(seed:int=0):
         layers.RandomGaussianBlur(0.15, kernel_size=3, sigma=(0.1, 1.2), seed=seed),
     ], name='augment')
 
-# %% ../nbs/14_classifier.ipynb #5c6689ee
+# %% ../nbs/14_classifier.ipynb #fb9f651e
 def _low_resolution(x, g):
     "Shrink a batch to a random side between 12 and 64 pixels and back: small, blurry faces."
     import tensorflow as tf
@@ -131,9 +131,9 @@ def face_dataset(x:np.ndarray, # context crops, uint8 (N, S, S, 3)
     else: ds = ds.map(lambda im, *rest: (framed(im), *rest), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
 
-# %% ../nbs/14_classifier.ipynb #561de90d
+# %% ../nbs/14_classifier.ipynb #aa1b0e70
 def compact_cnn(input_size:int=INPUT_SIZE, # side of the square input
-                width:int=32, # filters of the stem and first block, doubled in each of the next three
+                width:int=48, # filters of the stem and first block, doubled in each of the next three
                 n_classes:int=len(LABELS), # output classes
                 dropout:float=0.3, # before the last dense layer
                 seed:int=0, # seeds the augmentation layers
@@ -156,7 +156,7 @@ def compact_cnn(input_size:int=INPUT_SIZE, # side of the square input
     calibrated = layers.Dense(n_classes, name='calibration', trainable=False, kernel_initializer='identity')(logits)
     return keras.Model(inputs, layers.Softmax(name='probabilities')(calibrated), name='compact_face_classifier')
 
-# %% ../nbs/14_classifier.ipynb #a0f63be6
+# %% ../nbs/14_classifier.ipynb #2a3aabb9
 def fit_calibration(logits:np.ndarray, # (N, C) raw scores of held-out faces
                     y:np.ndarray, # their true label ids
                    ) -> tuple:
@@ -183,7 +183,7 @@ def calibrate(model, # a trained `compact_cnn`
     model.get_layer('calibration').set_weights([np.eye(n, dtype='float32') / T, b])
     return T, b
 
-# %% ../nbs/14_classifier.ipynb #bf457a2e
+# %% ../nbs/14_classifier.ipynb #ed0580a4
 from dataclasses import asdict, dataclass
 
 @dataclass(frozen=True)
@@ -204,7 +204,7 @@ def class_weights(y:np.ndarray, n_classes:int=len(LABELS)) -> dict:
     classes = np.arange(n_classes)
     return dict(zip(classes.tolist(), np.sqrt(compute_class_weight('balanced', classes=classes, y=y)).tolist()))
 
-# %% ../nbs/14_classifier.ipynb #a148ee88
+# %% ../nbs/14_classifier.ipynb #d81a977a
 def fit_classifier(x_train:np.ndarray, y_train:np.ndarray, # context crops and labels that train
                    x_dev:np.ndarray, y_dev:np.ndarray, # context crops and labels that choose the epoch and calibrate
                    run_dir, # folder of this run (created)
@@ -241,7 +241,7 @@ def fit_classifier(x_train:np.ndarray, y_train:np.ndarray, # context crops and l
     write_text(done, json.dumps(summary, indent=1))   # last: marks the run finished
     return model, history, summary
 
-# %% ../nbs/14_classifier.ipynb #0e9ba1cf
+# %% ../nbs/14_classifier.ipynb #5d753961
 def shipped_model_path() -> Path:
     "The classifier that ships inside the package."
     import mask_detection
@@ -257,7 +257,7 @@ def load_classifier(path=None, # a `.keras` file; default: the shipped model
     try: return keras.models.load_model(path, compile=False, safe_mode=True)
     except Exception as e: raise DataError(f"{path}: not a loadable classifier ({type(e).__name__}: {e})") from e
 
-# %% ../nbs/14_classifier.ipynb #27278c22
+# %% ../nbs/14_classifier.ipynb #cfe68a8f
 def predict_faces(model, x:np.ndarray, # context crops, uint8 (N, S, S, 3)
                   batch_size:int=256) -> np.ndarray:
     "Calibrated class probabilities, (N, 3), in the order of `x`."
@@ -274,7 +274,7 @@ def face_scores(y:np.ndarray, # true label ids
                 accuracy_2=accuracy_score(y[two], bare[two]), f1_without_mask=f1_score(y[two], bare[two], zero_division=0),
                 log_loss=log_loss(y, prob, labels=[0, 1, 2]))
 
-# %% ../nbs/14_classifier.ipynb #4613acc3
+# %% ../nbs/14_classifier.ipynb #8ae1a445
 def perturb(x:np.ndarray, # context crops, uint8
             kind:str, # 'none', 'greyscale', 'low contrast', 'blur', 'jpeg 15'
            ) -> np.ndarray:
@@ -303,7 +303,7 @@ def reframe(x:np.ndarray, # context crops (CONTEXT face-widths wide)
     out = tf.image.crop_and_resize(tf.cast(x, tf.float32), tf.repeat(box, n, 0), tf.range(n), x.shape[1:3])
     return tf.cast(tf.clip_by_value(tf.round(out), 0, 255), tf.uint8).numpy()
 
-# %% ../nbs/14_classifier.ipynb #a04fc512
+# %% ../nbs/14_classifier.ipynb #ade7f9ab
 def image_files(inputs, # files and folders
                ) -> list:
     "Image files among `inputs`, folders expanded to the images they hold (sorted, not recursive)."
@@ -338,7 +338,7 @@ def classify(inputs, # image files and folders of them
     prob = model.predict(np.stack(views).astype('float32'), batch_size=batch_size, verbose=0)
     return pd.DataFrame({'file': files, 'label': [LABELS[k] for k in prob.argmax(1)], 'probability': prob.max(1).round(4)})
 
-# %% ../nbs/14_classifier.ipynb #f8f55a35
+# %% ../nbs/14_classifier.ipynb #f2bb93e7
 def train_face_classifier(data:DataSource, # the dataset (the full one for the shipped model)
                           run_dir, # folder of the run
                           config:ClassifierConfig=ClassifierConfig(),
