@@ -6,8 +6,8 @@
 __all__ = ['CONTEXT', 'CONTEXT_SIZE', 'INPUT_SIZE', 'FRAME', 'square_box', 'context_crop', 'context_crops', 'frame_boxes',
            'framed', 'augmenter', 'face_dataset', 'compact_cnn', 'fit_calibration', 'raw_scores', 'calibrate',
            'ClassifierConfig', 'class_weights', 'fit_classifier', 'shipped_model_path', 'load_classifier',
-           'predict_faces', 'face_scores', 'perturb', 'reframe', 'image_files', 'face_input', 'classify',
-           'train_face_classifier']
+           'as_classifier', 'predict_faces', 'face_scores', 'perturb', 'reframe', 'image_files', 'face_input',
+           'classify', 'train_face_classifier']
 
 # %% ../nbs/14_classifier.ipynb #09c4b909
 from pathlib import Path
@@ -257,6 +257,11 @@ def load_classifier(path=None, # a `.keras` file; default: the shipped model
     try: return keras.models.load_model(path, compile=False, safe_mode=True)
     except Exception as e: raise DataError(f"{path}: not a loadable classifier ({type(e).__name__}: {e})") from e
 
+def as_classifier(model=None, # a loaded classifier, a `.keras` path, or None for the shipped model
+                 ):
+    "`model` itself if it is already loaded, else `load_classifier(model)`."
+    return model if model is not None and not isinstance(model, (str, Path)) else load_classifier(model)
+
 # %% ../nbs/14_classifier.ipynb #cfe68a8f
 def predict_faces(model, x:np.ndarray, # context crops, uint8 (N, S, S, 3)
                   batch_size:int=256) -> np.ndarray:
@@ -326,7 +331,7 @@ def classify(inputs, # image files and folders of them
              on_error=None, # called with (path, message) for an unreadable image, which is then skipped; default: raise
             ) -> pd.DataFrame:
     "One row per face image: file, label and its calibrated probability."
-    model = model if model is not None and not isinstance(model, (str, Path)) else load_classifier(model)
+    model = as_classifier(model)
     files, views = [], []
     for f in image_files(inputs):
         try: views.append(face_input(load_photo(f)))

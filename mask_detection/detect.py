@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from .data import LABELS, DataError, load_photo
+from .data import LABELS, DataError, atomic_write, load_photo
 
 # %% ../nbs/15_detection.ipynb #00689f1e
 FINDER_TILES = (None, 128, 64)  # None: the whole photo; n: tiles of n photo pixels, each resized to the model's 128
@@ -148,7 +148,7 @@ def found_table(photos, # image files
         rows += [(Path(f).name, *box, sc) for box, sc in zip(b.tolist(), s.tolist())]
     t = pd.DataFrame(rows, columns=cols)
     if cache is not None:
-        tmp = Path(cache).with_suffix('.tmp'); t.to_csv(tmp, index=False); os.replace(tmp, cache)
+        atomic_write(cache, lambda tmp: t.to_csv(tmp, index=False))
     return t
 
 def fit_correction(found:pd.DataFrame, # `found_table` rows
@@ -185,10 +185,6 @@ def label_boxes(img:np.ndarray, # the RGB photo
     return predict_faces(model, np.stack([context_crop(im, b) for b in boxes]))
 
 # %% ../nbs/15_detection.ipynb #7efef19c
-def _as_model(model):
-    from mask_detection.classifier import load_classifier
-    return model if model is not None and not isinstance(model, (str, Path)) else load_classifier(model)
-
 def detect(photos, # image files and folders of them, or one of either
            model=None, # a loaded classifier or a `.keras` path; default: the shipped model
            finder:FaceFinder=None, # default: `FaceFinder()`
@@ -197,8 +193,8 @@ def detect(photos, # image files and folders of them, or one of either
            on_error=None, # called with (path, message) for an unreadable image, which is then skipped; default: raise `DataError`
           ) -> pd.DataFrame:
     "Every face found in each photo: file, box in the photo's pixels, label, score (finder confidence × class probability)."
-    from mask_detection.classifier import image_files
-    model, finder = _as_model(model), finder or FaceFinder()
+    from mask_detection.classifier import as_classifier, image_files
+    model, finder = as_classifier(model), finder or FaceFinder()
     rows = []
     for f in image_files(photos):
         try: img = load_photo(f)
@@ -358,7 +354,7 @@ def run_detect_command(args, # parsed arguments of `add_detect_command`'s parser
                        finder:FaceFinder=None) -> int:
     "Run `detect` for the command line: write the tables and drawn copies, print a summary; 0 unless no photo could be read."
     import sys
-    from mask_detection.classifier import image_files
+    from mask_detection.classifier import as_classifier, image_files
     out = Path(args.out); out.mkdir(parents=True, exist_ok=True)
     bad = []
     def report(path, msg): bad.append(path); print(f"mask-detection detect: {msg}", file=sys.stderr)
@@ -366,13 +362,13 @@ def run_detect_command(args, # parsed arguments of `add_detect_command`'s parser
     for p in args.photos:
         try: files += image_files(p)
         except DataError as e: report(p, str(e))
-    model = _as_model(getattr(args, 'model', None))
+    model = as_classifier(getattr(args, 'model', None))
     finder = finder or FaceFinder()
     dets = detect(files, model, finder, min_score=args.min_score, on_error=report)
-    dets.to_csv(out/'detections.csv', index=False)
+    atomic_write(out/'detections.csv', lambda tmp: dets.to_csv(tmp, index=False))
     done = [str(f) for f in files if f not in bad]
     counts = photo_counts(dets, done)
-    counts.to_csv(out/'counts.csv')
+    atomic_write(out/'counts.csv', lambda tmp: counts.to_csv(tmp))
     if not getattr(args, 'no_drawn', False):
         (out/'drawn').mkdir(exist_ok=True)
         for f in done: save_drawn(load_photo(f), dets[dets.file == f], out/'drawn'/f'{Path(f).stem}.png')
