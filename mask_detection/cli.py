@@ -80,6 +80,9 @@ def _parser() -> argparse.ArgumentParser:
     pt.add_argument('--weights', default='imagenet', metavar='imagenet|PATH|none',
                     help="transfer models only: 'imagenet' (downloads), a local weights file, or 'none' (random)")
     pt.add_argument('--fine-tune', action='store_true', help='transfer models only: then fine-tune the top of the base')
+    pt.add_argument('--devices', default='auto', metavar='auto|one|NAME,...',
+                    help="'auto': mirrored over every GPU when more than one, a TPU when there is one, else one device (default); "
+                         "'one': one device; or device names to mirror over, e.g. /gpu:0,/gpu:1. --batch-size is per device")
     pt.add_argument('--overwrite', action='store_true', help='delete a run already in OUT and start over')
     pt.add_argument('--quiet', action='store_true', help='one line per epoch instead of a progress bar per step')
 
@@ -144,6 +147,13 @@ def _quiet_tensorflow():
 
 WEIGHTS_HINT = 'use --weights PATH (a downloaded weights file) or --weights none (random weights)'
 
+def _strategy(devices:str):
+    "The `tf.distribute` strategy that `--devices` asks for."
+    import tensorflow as tf
+    from mask_detection.train import pick_strategy
+    if devices == 'one': return tf.distribute.get_strategy()
+    return pick_strategy(None if devices == 'auto' else [d.strip() for d in devices.split(',') if d.strip()])
+
 def _cmd_train(args) -> int:
     from dataclasses import replace
     table, crops = _prepared(args.prepared)
@@ -156,16 +166,19 @@ def _cmd_train(args) -> int:
     else: cfg = REPORT_CONFIGS[args.model]
     changes = {k: v for k, v in dict(epochs=args.epochs, image_size=args.image_size, batch_size=args.batch_size, limit=args.limit).items() if v}
     cfg = replace(cfg, **changes)
-    kw = dict(verbose=2 if args.quiet else 1, overwrite=args.overwrite)
+    strategy = _strategy(args.devices)
+    kw = dict(verbose=2 if args.quiet else 1, overwrite=args.overwrite, strategy=strategy)
     if transfer:
         from mask_detection.transfer import WeightsError, fine_tune, transfer_model
-        try: model = transfer_model(args.model, weights, cfg.image_size)
+        try:
+            with strategy.scope(): model = transfer_model(args.model, weights, cfg.image_size)
         except WeightsError as e:
             cause = e.__cause__ or e
             raise RuntimeError(f"cannot load the {args.weights} weights of {args.model} ({type(cause).__name__}: {str(cause)[:120]}); {WEIGHTS_HINT}") from None
         run = train_model(args.model, table, crops, args.out, cfg, model=model, **kw)
         if args.fine_tune:
-            run = train_model(args.model, table, crops, args.out/'fine-tune', replace(cfg, epochs=min(cfg.epochs, 10)), model=fine_tune(run.load()), **kw)
+            with strategy.scope(): tuned = fine_tune(run.load())
+            run = train_model(args.model, table, crops, args.out/'fine-tune', replace(cfg, epochs=min(cfg.epochs, 10)), model=tuned, **kw)
     else: run = train_model(args.model, table, crops, args.out, cfg, **kw)
     h = run.history
     best = h.loc[h.val_loss.idxmin()]

@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['REPORT_CONFIGS', 'QUICK_ENV', 'SAFE_KERAS', 'STATE', 'TrainConfig', 'quick_mode', 'quick', 'compile_model',
-           'ResumableEarlyStopping', 'RunError', 'check_keras', 'load_model', 'Run', 'read_state', 'RunCheckpoint',
-           'fit', 'datasets', 'train_model', 'plot_history']
+           'ResumableEarlyStopping', 'pick_strategy', 'global_batch_size', 'RunError', 'check_keras', 'load_model',
+           'Run', 'read_state', 'RunCheckpoint', 'fit', 'datasets', 'train_model', 'plot_history']
 
 # %% ../nbs/09b_training.ipynb #b913d0e6
 import json
@@ -70,6 +70,40 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
         super().on_train_begin(logs)
         if np.isfinite(self.resume_from[0]): self.best, self.wait = self.resume_from
 
+# %% ../nbs/09b_training.ipynb #d15c0a02
+def _tpu_hint() -> str:
+    "The TPU to connect to when this machine shows one ('local' on a TPU VM), else None."
+    if os.environ.get('COLAB_TPU_ADDR'): return 'grpc://' + os.environ['COLAB_TPU_ADDR']
+    if os.environ.get('TPU_NAME'): return os.environ['TPU_NAME']
+    if list(Path('/dev').glob('accel[0-9]*')) or os.environ.get('TPU_ACCELERATOR_TYPE'): return 'local'
+    return None
+
+def pick_strategy(devices:list=None, # device names to mirror over, e.g. ['/gpu:0', '/gpu:1'] (default: found)
+                 ):
+    "`MirroredStrategy` over `devices` or over every GPU when more than one, `TPUStrategy` on a TPU, else TensorFlow's default strategy."
+    import tensorflow as tf
+    if devices:
+        here = {(d.device_type, int(d.name.rsplit(':', 1)[1])): d.name for d in tf.config.list_logical_devices()}
+        for d in devices:
+            spec = tf.DeviceSpec.from_string(d)
+            if (spec.device_type, spec.device_index or 0) not in here:
+                raise ValueError(f"device {d}: not on this machine (devices here: {', '.join(here.values())})")
+        return tf.distribute.MirroredStrategy(list(devices))
+    tpu = _tpu_hint()
+    if tpu:
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu)
+        tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+        return tf.distribute.TPUStrategy(resolver)
+    gpus = tf.config.list_logical_devices('GPU')
+    if len(gpus) > 1: return tf.distribute.MirroredStrategy([g.name for g in gpus])
+    return tf.distribute.get_strategy()
+
+def global_batch_size(config:TrainConfig, strategy) -> int:
+    "Faces behind one weight update: the config's per-replica batch times the strategy's replicas."
+    return config.batch_size * strategy.num_replicas_in_sync
+
+
 # %% ../nbs/09b_training.ipynb #fbaaeece
 class RunError(ValueError):
     "A run folder that cannot be used as asked; the message says what the folder holds."
@@ -126,9 +160,9 @@ class Run:
 # %% ../nbs/09b_training.ipynb #10cb263b
 STATE = 'state.json'
 
-def _identity(name:str, config:TrainConfig, weights_only:bool) -> dict:
-    "What a run folder must agree on to be resumed."
-    return dict(model=name, image_size=config.image_size, batch_size=config.batch_size, limit=config.limit,
+def _identity(name:str, config:TrainConfig, weights_only:bool, replicas:int=1) -> dict:
+    "What a run folder must agree on to be resumed (its batch size: the global batch)."
+    return dict(model=name, image_size=config.image_size, batch_size=config.batch_size * replicas, limit=config.limit,
                 learning_rate=config.learning_rate, weights_only=weights_only)
 
 def _describe(ident:dict) -> str:
@@ -180,7 +214,8 @@ def fit(model:keras.Model, # a compiled model
     clean_temporaries(run_dir)
     if weights_only is None: weights_only = model.count_params() > 100_000_000
     best_file = run_dir/('best.weights.h5' if weights_only else 'best.keras')
-    ident = _identity(name or model.name, config, weights_only)
+    strategy = model.distribute_strategy
+    ident = _identity(name or model.name, config, weights_only, strategy.num_replicas_in_sync)
     state = None if overwrite else read_state(run_dir)
     files = ('history.csv', 'best.keras', 'best.weights.h5', 'last.weights.h5', 'model.json', 'config.csv', STATE)
     if overwrite:
@@ -190,33 +225,37 @@ def fit(model:keras.Model, # a compiled model
     elif state is not None and state['identity'] != ident:
         raise RunError(f"{run_dir}: holds a run of {_describe(state['identity'])}; asked for {_describe(ident)}: use another folder or overwrite")
     state = state or dict(identity=ident, history=[], finished=False)
+    state['replicas'] = strategy.num_replicas_in_sync
     if weights_only: write_text(run_dir/'model.json', model.to_json())
     ckpt = RunCheckpoint(run_dir, state, best_file)
     ckpt.set_model(model)
-    done = len(state['history'])
-    if done:  # resume: weights and optimizer of the last committed epoch, then repair what that epoch may not have finished
-        if model.optimizer is not None and not model.optimizer.built: model.optimizer.build(model.trainable_variables)
-        if (run_dir/'last.weights.h5').exists(): model.load_weights(run_dir/'last.weights.h5')
-        elif state['finished']: model.load_weights(best_file)
-        write_text(run_dir/'history.csv', _history_csv(state['history']))
-        if not state['finished'] and state.get('best_epoch') == done - 1: ckpt.save_best()
-    best, wait = _best_so_far(pd.DataFrame(state['history']), config.min_delta)
-    if not state['finished'] and done and (done >= config.epochs or wait >= config.patience): state['finished'] = True
-    if state['finished']:
-        if verbose: print(f"{run_dir}: finished run of {len(state['history'])} epochs (best val_loss {state.get('best_val_loss', np.nan):.4f}); nothing to do")
-    else:
-        callbacks = [ResumableEarlyStopping(best, wait, monitor='val_loss', mode='min', patience=config.patience,
-                                            min_delta=config.min_delta, verbose=1), ckpt, *extra_callbacks]
-        model.fit(train_ds, validation_data=dev_ds, epochs=config.epochs, initial_epoch=done, callbacks=callbacks,
-                  verbose=verbose, shuffle=False)
-        state['finished'] = True
+    with strategy.scope():  # optimizer state and weights restored as mirrored variables under a strategy
+        done = len(state['history'])
+        if done:  # resume: weights and optimizer of the last committed epoch, then repair what that epoch may not have finished
+            if model.optimizer is not None and not model.optimizer.built: model.optimizer.build(model.trainable_variables)
+            if (run_dir/'last.weights.h5').exists(): model.load_weights(run_dir/'last.weights.h5')
+            elif state['finished']: model.load_weights(best_file)
+            write_text(run_dir/'history.csv', _history_csv(state['history']))
+            if not state['finished'] and state.get('best_epoch') == done - 1: ckpt.save_best()
+        best, wait = _best_so_far(pd.DataFrame(state['history']), config.min_delta)
+        if not state['finished'] and done and (done >= config.epochs or wait >= config.patience): state['finished'] = True
+        if state['finished']:
+            if verbose: print(f"{run_dir}: finished run of {len(state['history'])} epochs (best val_loss {state.get('best_val_loss', np.nan):.4f}); nothing to do")
+        else:
+            callbacks = [ResumableEarlyStopping(best, wait, monitor='val_loss', mode='min', patience=config.patience,
+                                                min_delta=config.min_delta, verbose=1), ckpt, *extra_callbacks]
+            model.fit(train_ds, validation_data=dev_ds, epochs=config.epochs, initial_epoch=done, callbacks=callbacks,
+                      verbose=verbose, shuffle=False)
+            state['finished'] = True
     write_text(run_dir/STATE, json.dumps(state, indent=1))
     (run_dir/'last.weights.h5').unlink(missing_ok=True)
     return pd.read_csv(run_dir/'history.csv')
 
-def datasets(table:pd.DataFrame, crop_dir, config:TrainConfig, seed:int=1) -> tuple:
-    "Train (shuffled) and dev pipelines for `config`."
-    kw = dict(batch_size=config.batch_size, image_size=config.image_size, limit=config.limit)
+def datasets(table:pd.DataFrame, crop_dir, config:TrainConfig, seed:int=1,
+             replicas:int=1, # replicas in sync: batches hold `config.batch_size` faces per replica
+            ) -> tuple:
+    "Train (shuffled) and dev pipelines for `config`, batched with the global batch."
+    kw = dict(batch_size=config.batch_size * replicas, image_size=config.image_size, limit=config.limit)
     return (image_dataset(table, crop_dir, 'train', shuffle=True, seed=seed, **kw),
             image_dataset(table, crop_dir, 'dev', **kw))
 
@@ -227,17 +266,24 @@ def train_model(name:str, # a model name `build` knows, or any name when `model`
                 config:TrainConfig=None, # default: the report's settings for `name`
                 model:keras.Model=None, # a model to train instead of `build(name)`
                 seed:int=1, # seeds Keras (weights, dropout) and the shuffling
+                strategy=None, # a `tf.distribute` strategy (default: the given model's own, else `pick_strategy()`)
                 **kwargs, # passed to `fit` (`verbose`, `overwrite`, ...)
                ) -> Run:
     "Build (unless given), compile and train a model on the train split, early-stopping on the dev split; resume or keep a run already there."
     config = config or REPORT_CONFIGS.get(name, TrainConfig())
+    if strategy is None: strategy = model.distribute_strategy if model is not None else pick_strategy()
+    elif model is not None and model.distribute_strategy is not strategy:
+        raise ValueError("the model given to train_model was built outside the strategy's scope: build it inside `strategy.scope()`")
     keras.utils.set_random_seed(seed)
-    model = model if model is not None else build(name, config.image_size)
-    if not model.compiled: compile_model(model, config.learning_rate)
-    train_ds, dev_ds = datasets(table, crop_dir, config, seed)
+    with strategy.scope():
+        model = model if model is not None else build(name, config.image_size)
+        if not model.compiled: compile_model(model, config.learning_rate)
+    replicas = strategy.num_replicas_in_sync
+    train_ds, dev_ds = datasets(table, crop_dir, config, seed, replicas)
     fit(model, train_ds, dev_ds, run_dir, config, name=name, **kwargs)
     run = Run(name, Path(run_dir), config, model)
-    write_text(run.run_dir/'config.csv', pd.Series(asdict(config)).to_csv())
+    stated = dict(asdict(config), replicas=replicas, global_batch_size=global_batch_size(config, strategy), strategy=type(strategy).__name__)
+    write_text(run.run_dir/'config.csv', pd.Series(stated).to_csv())
     return run
 
 # %% ../nbs/09b_training.ipynb #0966a91f
