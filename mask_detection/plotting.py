@@ -23,7 +23,8 @@ def show_images(imgs, # images: arrays (H, W) or (H, W, 3)
     imgs = list(imgs)
     ncols = ncols or (len(imgs) if nrows is None else math.ceil(len(imgs) / nrows))
     nrows = nrows or math.ceil(len(imgs) / ncols)
-    fig, axs = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows * 1.1), squeeze=False)
+    lines = max((str(t).count('\n') + 1 for t in titles), default=0) if titles is not None else 0
+    fig, axs = plt.subplots(nrows, ncols, figsize=(size * ncols, nrows * (size + 0.18 * lines)), squeeze=False)  # room for each title's lines
     for k, ax in enumerate(axs.flat):
         ax.axis('off')
         if k >= len(imgs): continue
