@@ -2,7 +2,7 @@
 
 Photos of this dataset's size (most 400 x 300 pixels), each decoded before timing; the model is
 loaded and one photo run before timing starts. TensorFlow and the TFLite interpreter are held to
-`--threads` threads (2: the course's reference machine). Results go to benchmarks/detect_speed.csv.
+`--threads` threads (2: the course's reference machine). Results go to mask_detection/detect_speed.csv (installed with the package; the benchmarks page shows it).
 
     python benchmarks/detect_speed.py [--data DIR] [--photos N] [--model FILE.keras] [--threads 2]
 """
@@ -24,7 +24,7 @@ def main():
     ap.add_argument('--photos', type=int, default=100, help='photos timed (every k-th photo of the dataset)')
     ap.add_argument('--model', default=None, help='a .keras classifier (default: the shipped one)')
     ap.add_argument('--threads', type=int, default=2)
-    ap.add_argument('--out', default=HERE/'detect_speed.csv')
+    ap.add_argument('--out', default=HERE.parent/'mask_detection'/'detect_speed.csv')
     a = ap.parse_args()
     os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
     import tensorflow as tf

@@ -9,7 +9,7 @@ The per-replica batch is fixed (`--batch-size`), so the global batch doubles wit
 `train_model`. Crops come from `mask-detection prepare` on the real dataset (`--prepared`); the first
 epoch (tracing, cache filling) is not timed, the next `--epochs` are: faces/s = faces trained / seconds.
 The settings run in turn, `--rounds` times; the median and the range are reported, because a shared
-machine's speed drifts. Results go to benchmarks/distribute_speed.csv, one block per machine and device.
+machine's speed drifts. Results go to mask_detection/distribute_speed.csv (installed with the package; the benchmarks page shows it), one block per machine and device.
 
     mask-detection prepare --out PREP --size 64
     python benchmarks/distribute_speed.py --prepared PREP [--model cnn2] [--image-size 64] [--rounds 3] [--gpus]
@@ -80,7 +80,7 @@ def main():
     ap.add_argument('--epochs', type=int, default=2, help='timed epochs (after one untimed)')
     ap.add_argument('--rounds', type=int, default=3, help='runs of each setting; the median is reported')
     ap.add_argument('--gpus', action='store_true', help='GPUs instead of logical CPU devices')
-    ap.add_argument('--out', default=HERE/'distribute_speed.csv')
+    ap.add_argument('--out', default=HERE.parent/'mask_detection'/'distribute_speed.csv')
     a = ap.parse_args()
     env = {**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '3'}
     settings, runs = (('one', 1), ('mirrored-1', 1), ('mirrored-2', 2)), []
