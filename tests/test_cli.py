@@ -48,6 +48,17 @@ def test_prepare_resumes(tmp_path):
     assert victim.exists()
 
 
+def test_prepare_writes_the_same_bytes_with_one_worker_or_two(tmp_path):
+    from mask_detection.reliability import file_digests
+    for w in (1, 2):
+        r = run_cli('prepare', '--sample', '--out', tmp_path/f'w{w}', '--size', 48, '--workers', w, '--quiet')
+        assert r.returncode == 0, r.stderr
+        assert '86 crops written' in r.stdout
+    one, two = file_digests(tmp_path/'w1'), file_digests(tmp_path/'w2')
+    assert one == two and len(one) == 86 + 4   # the crops, the manifest, split.csv, its check file, problems.csv
+    assert 'crops/manifest.csv' in one
+
+
 def test_bad_input_is_reported_and_the_rest_processed(tmp_path, sample_copy):
     ann, img = sample_copy/'annotations', sample_copy/'images'
     good = (ann/'maksssksksss1.xml').read_text()
@@ -75,6 +86,7 @@ def test_bad_input_is_reported_and_the_rest_processed(tmp_path, sample_copy):
     (['train', '--model', 'cnn2', '--data', 'no/such/folder', '--out', 'x'], 'the following arguments are required: --prepared'),
     (['evaluate', '--model-file', 'no/model.keras', '--prepared', 'no/such/folder'], 'no/model.keras: no such model file'),
     (['prepare', '--sample', '--out', 'x', '--size', 'big'], 'must be an integer'),
+    (['prepare', '--sample', '--out', 'x', '--workers', '0'], 'must be an integer of at least 1'),
     (['prepare', '--sample'], 'the following arguments are required: --out'),
     (['frobnicate'], 'invalid choice'),
 ])
