@@ -25,6 +25,7 @@ def prepare(data, # a `DataSource` (see `find_data`)
             size:int=256, # side of the square crops
             progress:bool=True, # show progress bars
             workers:int=None, # processes cutting photos (default: one per core)
+            stretch:bool=False, # the report's `save_img(scale=True)`: each crop stretched to 0-255 (chapter 7)
            ) -> dict:
     "Chapters 4–8: crops in `out/crops`, `out/split.csv`, `out/problems.csv`, all written atomically; returns counts."
     out, src = Path(out).expanduser().resolve(), Path(data.path).resolve()
@@ -33,7 +34,7 @@ def prepare(data, # a `DataSource` (see `find_data`)
     clean_temporaries(out)
     faces, problems = read_annotations(data, progress=progress)
     if faces.empty: raise DataError(f"{data.path}: no usable face in any annotation")
-    crops = save_crops(faces, data, out/'crops', size=size, progress=progress, workers=workers)
+    crops = save_crops(faces, data, out/'crops', size=size, progress=progress, workers=workers, stretch=stretch)
     failed = crops[crops.status == 'failed']
     problems = pd.concat([problems, pd.DataFrame({'file': faces.file[failed.index], 'problem': failed.note, 'action': 'face skipped'})], ignore_index=True)
     table = split_faces(crop_table(faces.drop(failed.index)))
@@ -67,6 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     pp.add_argument('--out', type=Path, required=True, help='output folder (outside the data folder)')
     pp.add_argument('--size', type=_at_least(8), default=256, help='side of the square crops in pixels (default 256)')
     pp.add_argument('--workers', type=_at_least(1), help='processes cutting photos (default: one per core)')
+    pp.add_argument('--stretch', action='store_true', help="stretch each crop to 0-255 as the report's save_img(scale=True) did (default: pixels as they are)")
     pp.add_argument('--quiet', action='store_true', help='no progress bars')
 
     pt = sub.add_parser('train', help='train a model on the output of prepare (chapter 9)',
@@ -120,7 +122,7 @@ def _parser() -> argparse.ArgumentParser:
 # %% ../nbs/11_cli.ipynb #4040cc10
 def _cmd_prepare(args) -> int:
     data = find_data(args.data, sample=args.sample)
-    s = prepare(data, args.out, size=args.size, progress=not args.quiet, workers=args.workers)
+    s = prepare(data, args.out, size=args.size, progress=not args.quiet, workers=args.workers, stretch=args.stretch)
     print(f"{s['faces']} faces in {s['photos']} photos: {s['written']} crops written, {s['kept']} kept, {s['failed']} failed; "
           f"split train {s['train']} / dev {s['dev']} / test {s['test']} / excluded {s['excluded']}; {s['problems']} problems, "
           f"{s['notes']} boxes clamped (notes in problems.csv) -> {args.out}")
