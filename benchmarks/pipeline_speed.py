@@ -10,21 +10,15 @@ benchmarks page shows it).
     python benchmarks/pipeline_speed.py --prepared PREP [--model cnn2] [--rounds 3]
 """
 import argparse
-import os
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from prepare_speed import machine   # the same machine line as the prepare benchmark (this script's folder is on sys.path)
+
 HERE = Path(__file__).resolve().parent
-
-
-def machine() -> str:
-    cpu = next((l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name')), platform.processor()) \
-        if Path('/proc/cpuinfo').exists() else platform.processor()
-    return f"{cpu}, {os.cpu_count()} cores"
 
 
 def main(argv=None):

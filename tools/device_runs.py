@@ -45,16 +45,15 @@ def report_job(base, faces, out, deadline, quick, log, bug=True):
     fit_as_report(base, load_faces(faces, 224, quick), out, weights=None, bug=bug, epochs=2 if quick else None, deadline=deadline, echo=True)
 
 
-class KeepBest:
-    "Keep the weights of the epoch with the lowest val_loss in memory, and put them back at the end (the course's best.keras)."
-    def __new__(cls, keras):
-        class _K(keras.callbacks.Callback):
-            best, weights, epoch = np.inf, None, None
-            def on_epoch_end(self, epoch, logs=None):
-                if logs['val_loss'] < self.best - 1e-4: self.best, self.weights, self.epoch = logs['val_loss'], self.model.get_weights(), epoch + 1
-            def on_train_end(self, logs=None):
-                if self.weights is not None: self.model.set_weights(self.weights)
-        return _K()
+def keep_best(keras):
+    "A callback keeping the weights of the epoch with the lowest val_loss in memory and putting them back at the end (the course's best.keras)."
+    class KeepBest(keras.callbacks.Callback):
+        best, weights, epoch = np.inf, None, None
+        def on_epoch_end(self, epoch, logs=None):
+            if logs['val_loss'] < self.best - 1e-4: self.best, self.weights, self.epoch = logs['val_loss'], self.model.get_weights(), epoch + 1
+        def on_train_end(self, logs=None):
+            if self.weights is not None: self.model.set_weights(self.weights)
+    return KeepBest()
 
 
 def fit_cnn(keras, name, data, seed, cfg, deadline, log, job, validation='dev'):
@@ -62,7 +61,7 @@ def fit_cnn(keras, name, data, seed, cfg, deadline, log, job, validation='dev'):
     from mask_detection.train import compile_model
     keras.utils.set_random_seed(seed)
     model = compile_model(build(name, data['train'][0].shape[1]), cfg.learning_rate)
-    keep = KeepBest(keras)
+    keep = keep_best(keras)
     t = time.time()
     model.fit(*data['train'], batch_size=cfg.batch_size, epochs=cfg.epochs, validation_data=data[validation], verbose=0, shuffle=True,
               callbacks=[keras.callbacks.EarlyStopping(monitor='val_loss', mode='min', patience=cfg.patience, min_delta=cfg.min_delta),
@@ -99,13 +98,13 @@ def fixed_job(faces, out, deadline, quick, log):
     keras.utils.set_random_seed(0)
     model = compile_model(transfer_model('mobilenetv2', weights=None), cfg.learning_rate)
     log(kind='start', job='fixed:mobilenetv2', params=model.count_params(), backend=keras.backend.backend())
-    keep = KeepBest(keras)
+    keep = keep_best(keras)
     model.fit(*data['train'], batch_size=cfg.batch_size, epochs=cfg.epochs, validation_data=data['dev'], verbose=0, shuffle=True,
               callbacks=[keras.callbacks.EarlyStopping(monitor='val_loss', patience=cfg.patience, min_delta=cfg.min_delta), keep,
                          epoch_logger(log, 'fixed:mobilenetv2:head', deadline - 120)])
     log_predictions(model, data, 'fixed:mobilenetv2:head', log, best_epoch=keep.epoch)
     fine_tune(model, n_layers=30)
-    keep = KeepBest(keras)
+    keep = keep_best(keras)
     model.fit(*data['train'], batch_size=cfg.batch_size, epochs=10 if not quick else 1, validation_data=data['dev'], verbose=0, shuffle=True,
               callbacks=[keras.callbacks.EarlyStopping(monitor='val_loss', patience=3, min_delta=cfg.min_delta), keep,
                          epoch_logger(log, 'fixed:mobilenetv2:fine-tune', deadline)])
@@ -124,7 +123,7 @@ def scratch_job(faces, out, deadline, quick, log):
     base = next(l for l in model.layers if isinstance(l, keras.Model)); base.trainable = True
     compile_model(model, TRANSFER_CONFIG.learning_rate)
     log(kind='start', job='scratch:mobilenetv2', params=model.count_params(), trainable=sum(int(np.prod(w.shape)) for w in model.trainable_weights))
-    keep = KeepBest(keras)
+    keep = keep_best(keras)
     model.fit(*data['train'], batch_size=32, epochs=2 if quick else 50, validation_data=data['dev'], verbose=0, shuffle=True,
               callbacks=[keras.callbacks.EarlyStopping(monitor='val_loss', patience=5, min_delta=1e-4), keep,
                          epoch_logger(log, 'scratch:mobilenetv2', deadline)])
