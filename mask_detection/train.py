@@ -263,14 +263,17 @@ def train_model(name:str, # a model name `build` knows, or any name when `model`
                 table:pd.DataFrame, # `split_faces` output or `load_split('split.csv')`
                 crop_dir, # folder of the crops
                 run_dir, # folder for this run
-                config:TrainConfig=None, # default: the report's settings for `name`
+                config:TrainConfig=None, # default: the report's settings for `name`, else the defaults at the given model's input size
                 model:keras.Model=None, # a model to train instead of `build(name)`
                 seed:int=1, # seeds Keras (weights, dropout) and the shuffling
                 strategy=None, # a `tf.distribute` strategy (default: the given model's own, else `pick_strategy()`)
                 **kwargs, # passed to `fit` (`verbose`, `overwrite`, ...)
                ) -> Run:
     "Build (unless given), compile and train a model on the train split, early-stopping on the dev split; resume or keep a run already there."
-    config = config or REPORT_CONFIGS.get(name, TrainConfig())
+    if config is None:
+        if name in REPORT_CONFIGS: config = REPORT_CONFIGS[name]
+        elif model is not None: config = TrainConfig(image_size=model.input_shape[1])
+        else: build(name)  # an unknown name without a model: `build` says which names exist
     if strategy is None: strategy = model.distribute_strategy if model is not None else pick_strategy()
     elif model is not None and model.distribute_strategy is not strategy:
         raise ValueError("the model given to train_model was built outside the strategy's scope: build it inside `strategy.scope()`")
