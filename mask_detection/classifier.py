@@ -6,8 +6,8 @@
 __all__ = ['CONTEXT', 'CONTEXT_SIZE', 'INPUT_SIZE', 'FRAME', 'square_box', 'context_crop', 'context_crops', 'frame_boxes',
            'framed', 'augmenter', 'face_dataset', 'compact_cnn', 'fit_calibration', 'raw_scores', 'calibrate',
            'ClassifierConfig', 'class_weights', 'fit_classifier', 'shipped_model_path', 'load_classifier',
-           'as_classifier', 'predict_faces', 'face_scores', 'perturb', 'reframe', 'image_files', 'face_input',
-           'classify', 'train_face_classifier']
+           'as_classifier', 'forward', 'predict_faces', 'face_scores', 'perturb', 'reframe', 'image_files',
+           'face_input', 'classify', 'train_face_classifier']
 
 # %% ../nbs/14_classifier.ipynb #09c4b909
 from pathlib import Path
@@ -263,9 +263,17 @@ def as_classifier(model=None, # a loaded classifier, a `.keras` path, or None fo
     return model if model is not None and not isinstance(model, (str, Path)) else load_classifier(model)
 
 # %% ../nbs/14_classifier.ipynb #cfe68a8f
+def forward(model, x, # a batch of the model's inputs
+            batch_size:int=256, # more inputs than this go through Keras' `predict` loop
+           ) -> np.ndarray:
+    "The model's outputs for `x`: up to one batch in one compiled call (`predict_on_batch`; Keras' `predict` loop costs more than the faces of one photo), `predict` beyond."
+    if len(x) <= batch_size: return np.asarray(model.predict_on_batch(x))
+    return model.predict(x, batch_size=batch_size, verbose=0)
+
 def predict_faces(model, x:np.ndarray, # context crops, uint8 (N, S, S, 3)
                   batch_size:int=256) -> np.ndarray:
     "Calibrated class probabilities, (N, 3), in the order of `x`."
+    if len(x) <= batch_size: return forward(model, framed(x), batch_size)
     return model.predict(face_dataset(x, batch_size=batch_size), verbose=0)
 
 def face_scores(y:np.ndarray, # true label ids
@@ -340,7 +348,7 @@ def classify(inputs, # image files and folders of them
             on_error(f, str(e)); continue
         files.append(str(f))
     if not files: return pd.DataFrame(columns=['file', 'label', 'probability'])
-    prob = model.predict(np.stack(views).astype('float32'), batch_size=batch_size, verbose=0)
+    prob = forward(model, np.stack(views).astype('float32'), batch_size)
     return pd.DataFrame({'file': files, 'label': [LABELS[k] for k in prob.argmax(1)], 'probability': prob.max(1).round(4)})
 
 # %% ../nbs/14_classifier.ipynb #f2bb93e7

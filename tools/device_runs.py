@@ -9,6 +9,8 @@ short still leaves what it did. Jobs:
   patience 3, `ModelCheckpoint(save_best_only=True)`; then predictions of the best model on train, dev and test.
 - `fixed:mobilenetv2`: the chapter's fixed recipe (preprocessing inside the model, batch 32, dev set), then fine-tuning.
 - `seeds`: cnn1 and cnn2 with five seeds each at the report's settings, then cnn3 while the budget lasts.
+- `memory:<model>`: one epoch of cnn1, cnn2 or cnn3 at the report's settings (batch 32, 256 pixels); the peak GPU memory
+  of this process (`peak_bytes_in_use`) and its peak resident host memory.
 
 Usage: python tools/device_runs.py JOB FACES.npz OUTDIR --budget SECONDS [--quick]
 """
@@ -130,6 +132,23 @@ def scratch_job(faces, out, deadline, quick, log):
     log_predictions(model, data, 'scratch:mobilenetv2', log, best_epoch=keep.epoch)
 
 
+def memory_job(name, faces, out, deadline, quick, log):
+    "GPU and host memory of training one of the course's CNNs for an epoch (each job is its own process, so its own peaks)."
+    import resource, keras, jax
+    from mask_detection.models import build
+    from mask_detection.train import compile_model
+    data = load_faces(faces, 256, quick)
+    keras.utils.set_random_seed(0)
+    model = compile_model(build(name, 256))
+    t = time.time()
+    model.fit(*data['train'], batch_size=32, epochs=1, validation_data=data['dev'], verbose=0, shuffle=True)
+    stats = jax.devices()[0].memory_stats() or {}
+    log(kind='result', job=f'memory:{name}', model=name, params=model.count_params(), seconds=round(time.time() - t, 1),
+        gpu_peak_gb=round(stats.get('peak_bytes_in_use', float('nan')) / 1e9, 2),
+        host_peak_gb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6, 2),
+        train_faces=len(data['train'][0]), device=str(jax.devices()[0]))
+
+
 def smoke(out, log):
     "A few steps of each kind of model on random data: the backend works on this machine."
     import keras
@@ -161,6 +180,7 @@ if __name__ == '__main__':
             plan = [(n, s) for part in a.job.split(':')[1].split(',') for n, r in [part.split('=')]
                     for s in range(int(r.split('-')[0]), int(r.split('-')[1]) + 1)]
             seeds_job(a.faces, out, deadline, a.quick, log, plan)
+        elif a.job.startswith('memory:'): memory_job(a.job.split(':')[1], a.faces, out, deadline, a.quick, log)
         elif a.job == 'scratch:mobilenetv2': scratch_job(a.faces, out, deadline, a.quick, log)
         elif a.job == 'fixed:mobilenetv2': fixed_job(a.faces, out, deadline, a.quick, log)
         else: raise SystemExit(f'unknown job {a.job}')
