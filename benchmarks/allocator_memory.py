@@ -6,8 +6,8 @@ fresh process per variant. A sampling thread records the process's resident memo
 training is in (building, a training step, evaluation, the checkpoint written at the epoch's end). Variants:
 
 - `pooled`: TensorFlow's defaults on x86 (oneDNN kernels, large blocks kept in oneDNN's own memory pool);
-- `system`: the same kernels, large blocks from the system allocator (`TF_ONEDNN_USE_SYSTEM_ALLOCATOR=1`; what
-  `mask_detection` sets when it is imported before TensorFlow);
+- `system`: the same kernels, large blocks from the system allocator (`TF_ONEDNN_USE_SYSTEM_ALLOCATOR=1`, set in
+  the environment before TensorFlow starts; the course leaves it unset);
 - `eigen`: oneDNN off (`TF_ENABLE_ONEDNN_OPTS=0`), TensorFlow's Eigen kernels.
 
 The second model is probed under both allocators too, for the time per step a smaller model pays. With `--full`, the course's `train` command also runs the full third-model run with the system allocator and its peak
@@ -45,8 +45,9 @@ def sample():
 threading.Thread(target=sample, daemon=True).start()
 from dataclasses import replace
 import keras
-from mask_detection.split import load_split
-from mask_detection.train import REPORT_CONFIGS, train_model
+from mask_detection.pipeline import load_split
+from mask_detection.models import model_spec
+from mask_detection.train import train_model
 folder, faces, out, name = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 steps = []
 class Phase(keras.callbacks.Callback):
@@ -55,7 +56,7 @@ class Phase(keras.callbacks.Callback):
     def on_test_batch_begin(self, b, logs=None): phase[0] = 'evaluation'
     def on_epoch_end(self, e, logs=None): phase[0] = 'after epoch'
 phase[0] = 'build'
-cfg = replace(REPORT_CONFIGS[name], epochs=2, patience=5, limit=faces)
+cfg = replace(model_spec(name).config, epochs=2, patience=5, limit=faces)
 from mask_detection import train as T
 _orig = T.RunCheckpoint.on_epoch_end
 def on_epoch_end(self, epoch, logs=None): phase[0] = 'checkpoint'; _orig(self, epoch, logs)

@@ -36,7 +36,7 @@ if not a['gpus']:
     cpu = tf.config.list_physical_devices('CPU')[0]
     if a['replicas'] > 1: tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * a['replicas'])
 import keras
-from mask_detection.split import image_dataset, load_split
+from mask_detection.pipeline import image_dataset, load_split
 from mask_detection.models import build
 from mask_detection.train import compile_model
 devices = [d.name for d in tf.config.list_logical_devices(kind)][:a['replicas']]

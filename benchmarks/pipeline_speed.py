@@ -30,11 +30,12 @@ def main(argv=None):
     ap.add_argument('--out', type=Path, default=HERE.parent/'mask_detection'/'pipeline_speed.csv')
     a = ap.parse_args(argv)
     import tensorflow as tf, keras
-    from mask_detection.split import image_dataset, load_split, read_split
+    from mask_detection.pipeline import image_dataset, load_split, read_split
     from mask_detection.models import build
-    from mask_detection.train import REPORT_CONFIGS, compile_model
+    from mask_detection.models import model_spec
+    from mask_detection.train import compile_model
     table, crops = load_split(a.prepared/'split.csv'), a.prepared/'crops'
-    cfg = REPORT_CONFIGS[a.model]
+    cfg = model_spec(a.model).config
     pipeline = image_dataset(table, crops, 'train', batch_size=cfg.batch_size, image_size=cfg.image_size, shuffle=True, limit=a.limit)
     x, y = read_split(table, crops, 'train', cfg.image_size)
     if a.limit: x, y = x[:a.limit], y[:a.limit]

@@ -22,15 +22,15 @@ HERE = Path(__file__).resolve().parent
 
 REPORT_STYLE = r'''
 import sys, numpy as np, cv2, keras
-from mask_detection.split import load_split, split_table
+from mask_detection.pipeline import load_split, split_table
 from mask_detection.models import cnn2
 from mask_detection.train import compile_model
 folder, steps = sys.argv[1], int(sys.argv[2])
 table = load_split(f"{folder}/split.csv")
 def arrays(split):  # chapter 8 of the report: cv2.imread each crop, np.array, then / 255 (float64)
     rows = split_table(table, split)
-    X = np.array([cv2.cvtColor(cv2.imread(f"{folder}/crops/{p}"), cv2.COLOR_BGR2RGB) for p in rows.image_path])
-    return X / 255, rows.image_label.to_numpy().reshape(-1, 1)
+    X = np.array([cv2.cvtColor(cv2.imread(f"{folder}/crops/{p}"), cv2.COLOR_BGR2RGB) for p in rows.file])
+    return X / 255, rows.label_id.to_numpy().reshape(-1, 1)
 (Xtr, ytr), (Xdev, ydev), (Xte, yte) = arrays('train'), arrays('dev'), arrays('test')
 m = compile_model(keras.Sequential([keras.Input((256, 256, 3)), *cnn2().layers[1:]]))  # no Rescaling: inputs already / 255
 m.fit(Xtr, ytr, batch_size=32, epochs=1, steps_per_epoch=steps, validation_data=(Xdev, ydev), verbose=2)

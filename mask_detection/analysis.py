@@ -29,5 +29,5 @@ def plot_class_distribution(counts:pd.Series, # faces per label
     ax2.bar_label(ax2.containers[0]) if len(ax2.containers) == 1 else [ax2.bar_label(c) for c in ax2.containers]
     ax2.set_ylabel('faces')
     fig.suptitle(title, fontsize=16)
-    plt.tight_layout(); plt.show()
+    fig.tight_layout()
     return fig

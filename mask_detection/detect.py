@@ -7,7 +7,7 @@ __all__ = ['FINDER_TILES', 'FINDER_OVERLAP', 'FINDER_MIN_SCORE', 'MAX_SIDE', 'SH
            'DETECT_COLUMNS', 'TWO_CLASSES', 'WIDTH_BINS', 'nms', 'tile_windows', 'FaceFinder', 'box_iou',
            'BoxCorrection', 'found_table', 'fit_correction', 'label_boxes', 'detect', 'match_detections', 'voc_ap',
            'evaluate_detections', 'photo_counts', 'label_found', 'plot_pr', 'draw_detections', 'save_drawn',
-           'add_detect_command', 'run_detect_command']
+           'detect_to_folder']
 
 # %% ../nbs/15_detection.ipynb #02a09e73
 import math
@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from .data import LABELS, DataError, atomic_write, load_photo
+from .data import LABEL_COLORS, LABELS, DataError, atomic_write, load_photo
 
 # %% ../nbs/15_detection.ipynb #00689f1e
 FINDER_TILES = (None, 128, 64)  # None: the whole photo; n: tiles of n photo pixels, each resized to the model's 128
@@ -306,10 +306,10 @@ def plot_pr(dets:pd.DataFrame, truth:pd.DataFrame, # detections (no threshold) a
     import matplotlib.pyplot as plt
     if ax is None: _, ax = plt.subplots(figsize=(5, 4), dpi=80)
     tp, _ = match_detections(dets, truth)
-    for c, colour in (('with_mask', 'green'), ('without_mask', 'red')):
+    for c in ('with_mask', 'without_mask'):
         pick = (dets.label.map(TWO_CLASSES) == c).to_numpy()
         ap, p, r = voc_ap(dets.score[pick], tp[pick], int((truth.label.map(TWO_CLASSES) == c).sum()))
-        ax.plot(r, p, color=colour, label=f'{c} (AP {ap:.2f})')
+        ax.plot(r, p, color=LABEL_COLORS[c], label=f'{c} (AP {ap:.2f})')
     ap, p, r = voc_ap(dets.score, match_detections(dets, truth, by_class=False)[0], len(truth))
     ax.plot(r, p, color='black', ls='--', label=f'any face (AP {ap:.2f})')
     ax.set(xlabel='recall', ylabel='precision', xlim=(0, 1), ylim=(0, 1.02), title=title)
@@ -339,39 +339,31 @@ def save_drawn(img:np.ndarray, dets:pd.DataFrame, path, # where the drawn copy g
     fig.savefig(path, dpi=dpi); plt.close(fig)
 
 # %% ../nbs/15_detection.ipynb #aaf5b495
-def add_detect_command(subparsers):
-    "Add `detect PHOTO_OR_FOLDER... --out DIR` to the console script's subcommands; returns its parser."
-    p = subparsers.add_parser('detect', help='find every face in photos, label it, draw and count (chapter 15)',
-                              description='Find and label every face in each photo; write detections.csv, counts.csv and drawn copies.')
-    p.add_argument('photos', nargs='+', metavar='PHOTO_OR_FOLDER', help='image files, or folders of them')
-    p.add_argument('--out', required=True, type=Path, help='folder for detections.csv, counts.csv and drawn/')
-    p.add_argument('--model', type=Path, default=None, help='a .keras classifier (default: the shipped one)')
-    p.add_argument('--min-score', type=float, default=DETECT_MIN_SCORE, help=f'drop detections scored lower (default {DETECT_MIN_SCORE})')
-    p.add_argument('--no-drawn', action='store_true', help='do not write drawn copies')
-    return p
-
-def run_detect_command(args, # parsed arguments of `add_detect_command`'s parser
-                       finder:FaceFinder=None) -> int:
-    "Run `detect` for the command line: write the tables and drawn copies, print a summary; 0 unless no photo could be read."
-    import sys
+def detect_to_folder(photos, # image files and folders of them
+                     out, # folder for detections.csv, counts.csv and drawn/ (created)
+                     model=None, # a loaded classifier, a `.keras` path, or None for the shipped one
+                     finder:FaceFinder=None, # default: `FaceFinder()`
+                     min_score:float=DETECT_MIN_SCORE, # drop detections scored lower
+                     drawn:bool=True, # also write a drawn copy of each photo
+                     on_error=None, # `on_error(path, message)` for a photo or folder that cannot be read (default: raise)
+                    ) -> tuple:
+    "`detect` on every photo, written to `out`: the tables and drawn copies. Returns (photos read, detections, counts, unreadable paths)."
     from mask_detection.classifier import as_classifier, image_files
-    out = Path(args.out); out.mkdir(parents=True, exist_ok=True)
+    out = Path(out); out.mkdir(parents=True, exist_ok=True)
     bad = []
-    def report(path, msg): bad.append(path); print(f"mask-detection detect: {msg}", file=sys.stderr)
+    def report(path, msg):
+        if on_error is None: raise DataError(msg)
+        bad.append(str(path)); on_error(path, msg)
     files = []
-    for p in args.photos:
+    for p in photos:
         try: files += image_files(p)
         except DataError as e: report(p, str(e))
-    model = as_classifier(getattr(args, 'model', None))
-    finder = finder or FaceFinder()
-    dets = detect(files, model, finder, min_score=args.min_score, on_error=report)
+    dets = detect(files, as_classifier(model), finder or FaceFinder(), min_score=min_score, on_error=report)
     atomic_write(out/'detections.csv', lambda tmp: dets.to_csv(tmp, index=False))
-    done = [str(f) for f in files if f not in bad]
+    done = [str(f) for f in files if str(f) not in bad]
     counts = photo_counts(dets, done)
     atomic_write(out/'counts.csv', lambda tmp: counts.to_csv(tmp))
-    if not getattr(args, 'no_drawn', False):
+    if drawn:
         (out/'drawn').mkdir(exist_ok=True)
         for f in done: save_drawn(load_photo(f), dets[dets.file == f], out/'drawn'/f'{Path(f).stem}.png')
-    print(f"{len(done)} photos, {len(dets)} faces: {counts.masked.sum()} masked, {counts.unmasked.sum()} unmasked, "
-          f"{counts.incorrect.sum()} worn incorrectly; {len(bad)} unreadable. Written to {out}")
-    return 0 if done or not (files or bad) else 1
+    return done, dets, counts, bad

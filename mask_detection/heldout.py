@@ -10,7 +10,7 @@ __all__ = ['N_FOLDS', 'TEST_FOLD', 'DEV_FOLD', 'photo_overlap', 'photo_folds', '
 import numpy as np
 import pandas as pd
 
-from .data import LABELS, DataSource
+from .data import LABELS, MODEL_CLASSES, DataSource
 
 # %% ../nbs/13_heldout.ipynb #0358ff28
 def photo_overlap(photo:pd.Series, # the photo of each face
@@ -78,12 +78,12 @@ def grouped_table(faces:pd.DataFrame, # chapter 4's faces table
                   folds:pd.Series, # photo folds
                  ) -> pd.DataFrame:
     "Chapter 8's table (crop names, labels, split, order) with the photo split; `mask_weared_incorrect` excluded as in the report."
-    from mask_detection.split import crop_table
+    from mask_detection.pipeline import crop_table
     from mask_detection.crops import crop_name
     split = grouped_split(faces, folds)
     by_name = dict(zip((crop_name(i, l) for i, l in zip(faces.index, faces.label_id)), split))
     t = crop_table(faces)
-    t['split'] = t.image_path.map(by_name).where(t.image_label != 2, 'excluded')
+    t['split'] = t.file.map(by_name).where(t.label_id.isin(MODEL_CLASSES), 'excluded')
     t['order'] = t.groupby('split').cumcount()
     return t
 
@@ -92,7 +92,7 @@ def train_or_load(name:str, # a model name of chapter 9 ('cnn1', 'cnn2', 'cnn3')
                   table:pd.DataFrame, # chapter 8's table layout: `split_faces` or `grouped_table`
                   crop_dir, # the 256-pixel crops
                   run_dir, # this run's folder
-                  config=None, # default: the report's settings for `name`
+                  config=None, # default: the registry's settings for `name`
                   seed:int=1, # seeds the weights and the shuffling
                   **kwargs, # passed to `train_model`
                  ):
@@ -100,12 +100,13 @@ def train_or_load(name:str, # a model name of chapter 9 ('cnn1', 'cnn2', 'cnn3')
     import json, time
     from pathlib import Path
     from mask_detection.data import write_text
-    from mask_detection.train import REPORT_CONFIGS, load_model, train_model
+    from mask_detection.models import model_spec
+    from mask_detection.train import Run, train_model
     run_dir = Path(run_dir); done = run_dir/'summary.json'
     if not done.is_file():
         t0 = time.time()
-        run = train_model(name, table, crop_dir, run_dir, config or REPORT_CONFIGS[name], seed=seed, **kwargs)
+        run = train_model(name, table, crop_dir, run_dir, config or model_spec(name).config, seed=seed, **kwargs)
         summary = dict(model=name, seed=seed, epochs=len(run.history), seconds=round(time.time() - t0, 1))
         write_text(done, json.dumps(summary))
-    model = load_model(run_dir/'best.keras')
-    return model, pd.read_csv(run_dir/'history.csv'), json.loads(done.read_text())
+    run = Run(name, run_dir)
+    return run.load(), run.history, json.loads(done.read_text())

@@ -19,7 +19,7 @@ def show_images(imgs, # images: arrays (H, W) or (H, W, 3)
                 cmap=None, # colour map for single-channel images
                 suptitle:str=None, # a title over the grid
                ):
-    "Draw images in a grid, one call per figure."
+    "Draw images in a grid; returns the figure."
     imgs = list(imgs)
     ncols = ncols or (len(imgs) if nrows is None else math.ceil(len(imgs) / nrows))
     nrows = nrows or math.ceil(len(imgs) / ncols)
@@ -31,4 +31,5 @@ def show_images(imgs, # images: arrays (H, W) or (H, W, 3)
         ax.imshow(np.asarray(imgs[k]), cmap=cmap)
         if titles is not None: ax.set_title(titles[k], fontsize=9)
     if suptitle: fig.suptitle(suptitle)
-    plt.tight_layout(); plt.show()
+    fig.tight_layout()
+    return fig

@@ -31,9 +31,9 @@ def test_prepare_on_sample_writes_only_under_out(tmp_path):
     new = files_under(tmp_path) - before
     assert all((tmp_path/'out') in p.parents for p in new)
     split = pd.read_csv(tmp_path/'out'/'split.csv')
-    assert list(split.columns) == ['file', 'label', 'split']
+    assert list(split.columns) == ['file', 'label_id', 'split']
     assert len(split) == 86 == len(list((tmp_path/'out'/'crops').glob('*.png')))
-    assert (split.split == 'excluded').sum() == (split.label == 2).sum() == 10
+    assert (split.split == 'excluded').sum() == (split.label_id == 2).sum() == 10
     assert Image.open(tmp_path/'out'/'crops'/split.file[0]).size == (256, 256)
 
 
@@ -104,7 +104,7 @@ def test_prepare_full_data_reproduces_the_report(tmp_path):
     assert r.returncode == 0, r.stderr
     split = pd.read_csv(tmp_path/'split.csv')
     assert len(split) == 4072 == len(list((tmp_path/'crops').glob('*.png')))
-    counts = pd.crosstab(split.split, split.label)
+    counts = pd.crosstab(split.split, split.label_id)
     assert counts.loc['train', [0, 1]].tolist() == [2578, 581]
     assert counts.loc['dev', [0, 1]].tolist() == [327, 68]
     assert counts.loc['test', [0, 1]].tolist() == [327, 68]

@@ -1,5 +1,4 @@
 "`detect` and the `detect` command on the bundled sample photos."
-import argparse
 import contextlib
 import io
 import shutil
@@ -11,8 +10,8 @@ from PIL import Image
 
 from mask_detection.annotations import read_annotations
 from mask_detection.data import LABELS, DataError, find_data, sample_dir
-from mask_detection.detect import (DETECT_COLUMNS, SHIPPED_CORRECTION, FaceFinder, add_detect_command, detect,
-                                   match_detections, run_detect_command)
+from mask_detection.cli import main
+from mask_detection.detect import DETECT_COLUMNS, SHIPPED_CORRECTION, FaceFinder, detect, match_detections
 
 
 @pytest.fixture(scope='module')
@@ -93,11 +92,9 @@ def test_detect_command_writes_tables_and_drawn_copies(model, finder, tmp_path):
     model_file = shipped_model_path()
     if not model_file.is_file():
         model_file = tmp_path/'standin.keras'; model.save(model_file)
-    parser = argparse.ArgumentParser(prog='mask-detection')
-    add_detect_command(parser.add_subparsers(dest='command'))
-    args = parser.parse_args(['detect', str(photos), '--out', str(tmp_path/'out'), '--model', str(model_file)])
     err, out = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out): rc = run_detect_command(args, finder)
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
+        rc = main(['detect', str(photos), '--out', str(tmp_path/'out'), '--model', str(model_file)])
     assert rc == 0
     assert err.getvalue().count('\n') == 1 and 'broken.png: cannot decode image' in err.getvalue()
     assert '2 photos' in out.getvalue() and '1 unreadable' in out.getvalue()
@@ -111,10 +108,9 @@ def test_detect_command_writes_tables_and_drawn_copies(model, finder, tmp_path):
         assert drawn.size == Image.open(photos/name).size
 
 
-def test_detect_command_fails_when_nothing_is_readable(model, finder, tmp_path):
-    parser = argparse.ArgumentParser(prog='mask-detection')
-    add_detect_command(parser.add_subparsers(dest='command'))
-    args = parser.parse_args(['detect', str(tmp_path/'missing.png'), '--out', str(tmp_path/'out')])
-    args.model = model   # a loaded model is accepted too
-    with contextlib.redirect_stderr(io.StringIO()) as err: rc = run_detect_command(args, finder)
-    assert rc == 1 and 'missing.png: no such file or folder' in err.getvalue()
+def test_detect_command_fails_when_nothing_is_readable(tmp_path):
+    (tmp_path/'broken.png').write_bytes(b'not a png')
+    with contextlib.redirect_stderr(io.StringIO()) as err, contextlib.redirect_stdout(io.StringIO()):
+        assert main(['detect', str(tmp_path/'missing.png'), '--out', str(tmp_path/'out')]) == 1
+        assert main(['detect', str(tmp_path/'broken.png'), '--out', str(tmp_path/'out')]) == 1
+    assert 'missing.png: no such file or folder' in err.getvalue() and 'broken.png: cannot decode image' in err.getvalue()

@@ -18,8 +18,9 @@ SCRIPT = textwrap.dedent("""
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     import keras
     from pathlib import Path
-    from mask_detection.split import load_split
-    from mask_detection.train import TrainConfig, train_model
+    from mask_detection.pipeline import load_split
+    from mask_detection.models import TrainConfig
+    from mask_detection.train import train_model
     prep, run_dir, kill = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3] == 'kill'
     class KillAfterFirstEpoch(keras.callbacks.Callback):   # runs after the run's own checkpoint callback
         def on_epoch_end(self, epoch, logs=None):
@@ -40,7 +41,7 @@ def train(prep, run_dir, mode):
 
 
 def test_mirrored_run_killed_after_epoch_1_resumes_on_two_replicas(tmp_path):
-    from mask_detection.split import load_split
+    from mask_detection.pipeline import load_split
     from mask_detection.train import load_model, read_state
     prep, run_dir = tmp_path/'prep', tmp_path/'run'
     assert run_cli('prepare', '--sample', '--out', prep, '--size', 48, '--quiet').returncode == 0
@@ -64,7 +65,7 @@ def test_mirrored_run_killed_after_epoch_1_resumes_on_two_replicas(tmp_path):
     stated = pd.read_csv(run_dir/'config.csv', index_col=0).iloc[:, 0]
     assert (int(stated.batch_size), int(stated.replicas), int(stated.global_batch_size), stated.strategy) == (8, 2, 16, 'MirroredStrategy')
     # the best model loads on one device and scores the dev faces as its epoch did
-    from mask_detection.split import image_dataset
+    from mask_detection.pipeline import image_dataset
     model = load_model(run_dir/'best.keras')
     dev = image_dataset(load_split(prep/'split.csv'), prep/'crops', 'dev', batch_size=16, image_size=48)
     loss = model.evaluate(dev, verbose=0, return_dict=True)['loss']

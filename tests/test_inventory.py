@@ -5,8 +5,8 @@ item must have a caption cell `*Figure N — caption*` in its notebook, placed
 right after the code cell whose saved output shows it; an `explained` item must
 say why it is not reproduced. Plain `json`: no kernel, no nbdev.
 
-"Right after" skips other markdown cells and `#| hide` code cells (e.g. the quick-mode
-twin of a `#| slow` training cell), since neither shows on the rendered page.
+"Right after" skips other markdown cells and `#| hide` code cells (e.g. an import cell),
+since neither shows on the rendered page.
 """
 import csv
 import json

@@ -15,7 +15,7 @@ from PIL import Image
 from conftest import FULL_DATA, ROOT, run_cli
 from mask_detection.data import sample_dir
 from mask_detection.reliability import file_digests, plant_bad_files, run_killed
-from mask_detection.split import load_split
+from mask_detection.pipeline import load_split
 
 
 def no_traceback(r):
@@ -31,7 +31,7 @@ def check_bad_cases_named(out, expected):
     assert problems.action[problems.file == 'zz_past_border.xml'].tolist() == ['box clamped']
     split = load_split(out/'split.csv')
     crops = sorted(p.name for p in (out/'crops').glob('*.png'))
-    assert sorted(split.image_path) == crops
+    assert sorted(split.file) == crops
     return problems, split
 
 
@@ -168,7 +168,7 @@ def test_a_write_that_fails_names_the_file(tmp_path):
 def test_a_corrupt_crop_is_named_not_a_tensorflow_traceback(tmp_path):
     assert run_cli('prepare', '--sample', '--out', tmp_path/'prep', '--size', 32, '--quiet').returncode == 0
     split = load_split(tmp_path/'prep'/'split.csv')
-    victim = split[split.split == 'train'].sort_values('order').image_path.iloc[1]
+    victim = split[split.split == 'train'].sort_values('order').file.iloc[1]
     (tmp_path/'prep'/'crops'/victim).write_bytes(b'\x89PNG\r\n\x1a\n broken')
     r = run_cli('train', '--model', 'cnn2', '--prepared', tmp_path/'prep', '--out', tmp_path/'run', '--epochs', 1, '--image-size', 32)
     assert r.returncode == 1 and no_traceback(r)

@@ -73,13 +73,13 @@ def fit_cnn(keras, name, data, seed, cfg, deadline, log, job, validation='dev'):
 
 def seeds_job(faces, out, deadline, quick, log, plan=None):
     import keras
-    from mask_detection.train import REPORT_CONFIGS
+    from mask_detection.models import model_spec
     from sklearn.metrics import f1_score, accuracy_score
     data = load_faces(faces, 256, quick)
     plan = plan or [(n, s) for s in range(5) for n in ('cnn1', 'cnn2')] + [('cnn3', s) for s in range(5)]
     for name, seed in plan:
         if time.time() > deadline - (45 if name == 'cnn3' else 20): log(kind='note', job='seeds', note=f'{name} seed {seed}: not run, budget spent'); continue
-        cfg = REPORT_CONFIGS[name]
+        cfg = model_spec(name).config
         if quick: cfg = type(cfg)(epochs=1, patience=1)
         job = f'seeds:{name}:{seed}'
         model, best_epoch, secs = fit_cnn(keras, name, data, seed, cfg, deadline, log, job)
@@ -93,7 +93,8 @@ def seeds_job(faces, out, deadline, quick, log, plan=None):
 
 def fixed_job(faces, out, deadline, quick, log):
     import keras
-    from mask_detection.transfer import transfer_model, fine_tune, TRANSFER_CONFIG
+    from mask_detection.models import TRANSFER_CONFIG
+    from mask_detection.transfer import transfer_model, fine_tune
     from mask_detection.train import compile_model
     data = load_faces(faces, 224, quick)
     cfg = TRANSFER_CONFIG if not quick else type(TRANSFER_CONFIG)(epochs=1, patience=1, image_size=224)
@@ -116,7 +117,8 @@ def fixed_job(faces, out, deadline, quick, log):
 def scratch_job(faces, out, deadline, quick, log):
     "MobileNetV2 with random weights, every layer trained (batch normalisation too): the fixed pipeline when no pretrained weights exist."
     import keras
-    from mask_detection.transfer import transfer_model, TRANSFER_CONFIG
+    from mask_detection.models import TRANSFER_CONFIG
+    from mask_detection.transfer import transfer_model
     from mask_detection.train import compile_model
     data = load_faces(faces, 224, quick)
     keras.utils.set_random_seed(0)
