@@ -43,7 +43,7 @@ def peak_rss(cmd, env=None):
     p = subprocess.Popen(cmd, env={**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '2', **(env or {})})
     _, status, usage = os.wait4(p.pid, 0)
     if status != 0: raise SystemExit(f"{cmd[:3]} failed with status {status}")
-    return time.time() - t0, usage.ru_maxrss / 1e6  # ru_maxrss is in KiB on Linux
+    return time.time() - t0, usage.ru_maxrss * 1024 / 1e9  # ru_maxrss is in KiB on Linux
 
 
 def main():

@@ -63,7 +63,7 @@ def _parser() -> argparse.ArgumentParser:
 
     pe = sub.add_parser('evaluate', help='classification reports and confusion matrices of a trained model',
                         description='Predict every split of PREPARED with a saved model; print and write the reports and confusion matrices as CSV.')
-    pe.add_argument('--model-file', type=Path, required=True, help='a .keras checkpoint written by train')
+    pe.add_argument('--model-file', type=Path, required=True, help='the best model a train run kept: best.keras, or the folder best/ of a big model')
     pe.add_argument('--prepared', type=Path, required=True, help='the output folder of `mask-detection prepare`')
     pe.add_argument('--out', type=Path, help='folder for the CSV files (default: beside the model file)')
     pe.add_argument('--limit', type=_at_least(1), help='use only this many faces per split (quick runs)')

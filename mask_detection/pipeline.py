@@ -124,7 +124,7 @@ def image_dataset(table:pd.DataFrame, # `split_faces`'s output
                   shuffle:bool=False, # reshuffle every epoch (training)
                   seed:int=1, # shuffle seed
                   limit:int=None, # keep only the first `limit` faces (quick runs)
-                  cache:bool=True, # keep decoded uint8 images in memory after the first epoch
+                  cache:bool=True, # keep decoded uint8 images in memory after the first epoch (False: decode every epoch, and shuffle the file names, not decoded images)
                  ):
     "A `tf.data` pipeline of (uint8 images, float32 labels of shape (1,)) batches of `split_table(table, split, limit)`'s faces, in its order unless `shuffle`."
     rows = split_table(table, split, limit)
@@ -133,9 +133,10 @@ def image_dataset(table:pd.DataFrame, # `split_faces`'s output
     import tensorflow as tf  # imported here: `prepare` and the CLI's --help need no TensorFlow
     labels = rows.label_id.to_numpy(np.float32).reshape(-1, 1)
     ds = tf.data.Dataset.from_tensor_slices((paths, labels))
+    if shuffle and not cache: ds = ds.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)  # a buffer of names, not of images
     ds = ds.map(lambda p, y: (_decode(p, image_size), y), num_parallel_calls=tf.data.AUTOTUNE)
     if cache: ds = ds.cache()
-    if shuffle: ds = ds.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
+    if shuffle and cache: ds = ds.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 # %% ../nbs/08_split.ipynb #3c28e228

@@ -52,7 +52,7 @@ def test_mirrored_run_killed_after_epoch_1_resumes_on_two_replicas(tmp_path):
     state = read_state(run_dir)
     assert state['identity']['batch_size'] == 16 and state['replicas'] == 2   # global batch: 8 per replica × 2
     assert [r['epoch'] for r in state['history']] == [0] and not state['finished']
-    assert (run_dir/'last.weights.h5').exists() and (run_dir/'best.keras').exists()
+    assert (run_dir/'last'/'epoch-1.index').exists() and (run_dir/'best.keras').exists()
     resumed = train(prep, run_dir, 'resume')
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     out = json.loads(resumed.stdout.strip().splitlines()[-1])
