@@ -7,7 +7,6 @@ __all__ = ['PNG_LEVEL', 'MANIFEST', 'MANIFEST_COLUMNS', 'crop_name', 'clamp_box'
            'read_manifest', 'default_workers', 'save_crops']
 
 # %% ../nbs/07_cropping.ipynb #ba687b72
-import io
 import os
 import signal
 import struct

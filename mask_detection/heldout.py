@@ -10,7 +10,7 @@ __all__ = ['N_FOLDS', 'TEST_FOLD', 'DEV_FOLD', 'photo_overlap', 'photo_folds', '
 import numpy as np
 import pandas as pd
 
-from .data import LABELS, MODEL_CLASSES, DataSource
+from .data import MODEL_CLASSES
 
 # %% ../nbs/13_heldout.ipynb #0358ff28
 def photo_overlap(photo:pd.Series, # the photo of each face

@@ -7,7 +7,6 @@ __all__ = ['plant_bad_files', 'run_killed', 'file_digests']
 
 # %% ../nbs/12_reliability.ipynb #33cf0795
 import os
-import shutil
 import subprocess
 import sys
 import zlib
