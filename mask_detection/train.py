@@ -172,6 +172,10 @@ def _weights_checkpoint(model:keras.Model, optimizer:bool=False):
 
 LATEST = 'latest.txt'
 
+def _latest(folder:Path) -> Path:
+    "The checkpoint a `best/` folder's `latest.txt` names."
+    return folder/(folder/LATEST).read_text().strip()
+
 def _restore(model:keras.Model, prefix, optimizer:bool=False):
     "Read a `_weights_checkpoint` into `model`; every variable must match one in the file, by position and shape."
     _weights_checkpoint(model, optimizer).read(str(prefix)).assert_consumed()
@@ -193,7 +197,7 @@ def load_model(path, # a `.keras` file, a weights folder (`best/`: `model.json`,
         if folder or weights:
             config = json.loads(((path if folder else path.parent)/'model.json').read_text())
             model = keras.saving.deserialize_keras_object(config, safe_mode=True)
-            if folder: _restore(model, path/(path/LATEST).read_text().strip())
+            if folder: _restore(model, _latest(path))
             else: model.load_weights(path)
             return model
         return keras.models.load_model(path, safe_mode=True)
@@ -246,7 +250,7 @@ class Run:
         "The model in memory with the best epoch's weights restored into it: no second copy, for a model too big for two (else `load`)."
         if self.model is None: return self.load()
         best = self.checkpoint
-        if best.is_dir(): _restore(self.model, best/(best/LATEST).read_text().strip())
+        if best.is_dir(): _restore(self.model, _latest(best))
         else: self.model.load_weights(best)
         return self.model
 
@@ -350,7 +354,7 @@ def fit(model:keras.Model, # a compiled model
             if model.optimizer is not None and not model.optimizer.built: model.optimizer.build(model.trainable_variables)
             if not state['finished']: ckpt.restore_last(done)
             elif best_file.suffix == '.keras': model.load_weights(best_file)
-            elif best_file.exists(): _restore(model, best_file/(best_file/LATEST).read_text().strip())
+            elif best_file.exists(): _restore(model, _latest(best_file))
             write_text(run.history_file, _history_csv(state['history']))
             if not state['finished'] and state.get('best_epoch') == done - 1: ckpt.save_best(done - 1)
         best, wait = _best_so_far(pd.DataFrame(state['history']), config.min_delta)
