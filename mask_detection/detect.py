@@ -5,14 +5,16 @@
 # %% auto #0
 __all__ = ['FINDER_TILES', 'FINDER_OVERLAP', 'FINDER_MIN_SCORE', 'MAX_SIDE', 'SHIPPED_CORRECTION', 'DETECT_MIN_SCORE',
            'DETECT_COLUMNS', 'TWO_CLASSES', 'WIDTH_BINS', 'nms', 'tile_windows', 'FaceFinder', 'box_iou',
-           'BoxCorrection', 'found_table', 'fit_correction', 'label_boxes', 'detect', 'match_detections', 'voc_ap',
-           'evaluate_detections', 'photo_counts', 'label_found', 'plot_pr', 'draw_detections', 'save_drawn',
-           'detect_to_folder']
+           'BoxCorrection', 'found_table', 'fit_correction', 'label_boxes', 'detect_photo', 'detect',
+           'match_detections', 'voc_ap', 'evaluate_detections', 'photo_counts', 'label_found', 'plot_pr',
+           'draw_detections', 'save_drawn', 'detect_to_folder']
 
 # %% ../nbs/15_detection.ipynb #02a09e73
 import math
 import os
+import threading
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,41 +73,60 @@ def tile_windows(width:int, height:int, # the photo's size
 
 # %% ../nbs/15_detection.ipynb #92c60038
 class FaceFinder:
-    "BlazeFace over the whole photo and over tiles: boxes (N, 4) in photo pixels and confidences (N,)."
+    "BlazeFace over the whole photo and over tiles, the tiles spread over threads: boxes (N, 4) in photo pixels and confidences (N,)."
     def __init__(self, tiles=FINDER_TILES, # tile sides (see `FINDER_TILES`)
                  overlap:float=FINDER_OVERLAP, min_score:float=FINDER_MIN_SCORE,
                  max_side:int=MAX_SIDE, # photos are shrunk to this longer side first
-                 threads:int=2, # interpreter threads
+                 threads:int=2, # tiles run on this many threads at once, each with its own one-thread interpreter
                 ):
-        path, self.anchors = _blazeface()
-        self.tiles, self.overlap, self.min_score, self.max_side = tiles, overlap, min_score, max_side
-        self.itp = _interpreter(path, threads)
-        self.size = int(self.itp.get_input_details()[0]['shape'][1])
-        self.inp = self.itp.get_input_details()[0]['index']
-        self.out = [d['index'] for d in self.itp.get_output_details()[:2]]
+        self.path, self.anchors = _blazeface()
+        self.tiles, self.overlap, self.min_score, self.max_side, self.threads = tiles, overlap, min_score, max_side, threads
+        self._local, self._pool = threading.local(), None
+        itp = self._itp()
+        self.size = int(itp.get_input_details()[0]['shape'][1])
+        self.inp = itp.get_input_details()[0]['index']      # the same in every interpreter of the model
+        self.out = [d['index'] for d in itp.get_output_details()[:2]]
+
+    def _itp(self):
+        "This thread's interpreter (an interpreter must not run on two threads at once)."
+        if not hasattr(self._local, 'itp'): self._local.itp = _interpreter(self.path, 1)
+        return self._local.itp
 
     def _raw(self, tile:np.ndarray):
         "Boxes (896, 4), relative to the tile, and sigmoid scores of one float tile in [-1, 1]."
-        self.itp.set_tensor(self.inp, tile[None]); self.itp.invoke()
-        raw, logit = (self.itp.get_tensor(i)[0] for i in self.out)
+        itp = self._itp()
+        itp.set_tensor(self.inp, tile[None]); itp.invoke()
+        raw, logit = (itp.get_tensor(i)[0] for i in self.out)
         centre, wh = raw[:, :2] / self.size + self.anchors, raw[:, 2:4] / self.size
         return np.c_[centre - wh / 2, centre + wh / 2], 1 / (1 + np.exp(-np.clip(logit[:, 0], -80, 80)))
+
+    def _window(self, im:Image.Image, window:tuple) -> tuple:
+        "Boxes in the (shrunk) photo's pixels and confidences of the faces found in one square window (x, y, side)."
+        x, y, s = window
+        px = np.asarray(im.transform((self.size, self.size), Image.EXTENT, (x, y, x + s, y + s), Image.BILINEAR), np.float32)
+        b, sc = self._raw(px / 127.5 - 1)
+        keep = sc > self.min_score
+        return b[keep] * s + [x, y, x, y], sc[keep]
+
+    def _map(self, fn, items:list) -> list:
+        "`fn` over `items` on the finder's threads (the interpreter and Pillow's resampling release the GIL); results in order."
+        if self.threads <= 1: return [fn(i) for i in items]
+        if self._pool is None: self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix='face-finder')
+        return list(self._pool.map(fn, items))
 
     def __call__(self, img, # RGB photo: (H, W, 3) uint8 array or PIL image
                 ) -> tuple:
         im = img if isinstance(img, Image.Image) else Image.fromarray(img)
         shrink = min(1.0, self.max_side / max(im.size))
         if shrink < 1: im = im.resize((round(im.width * shrink), round(im.height * shrink)), Image.BILINEAR, reducing_gap=3.0)
+        im.load()                               # decoded once, before threads read it
+        windows = [(t, w) for t in self.tiles for w in tile_windows(*im.size, t, self.overlap)]
+        found = self._map(lambda tw: self._window(im, tw[1]), windows)
         found_boxes, found_scores = [], []
         for t in self.tiles:
-            boxes, scores = [], []
-            for x, y, s in tile_windows(*im.size, t, self.overlap):
-                px = np.asarray(im.transform((self.size, self.size), Image.EXTENT, (x, y, x + s, y + s), Image.BILINEAR), np.float32)
-                b, sc = self._raw(px / 127.5 - 1)
-                keep = sc > self.min_score
-                boxes.append(b[keep] * s + [x, y, x, y]); scores.append(sc[keep])
-            if not boxes: continue
-            boxes, scores = np.concatenate(boxes), np.concatenate(scores)
+            level = [f for (lt, _), f in zip(windows, found) if lt == t]
+            if not level: continue
+            boxes, scores = np.concatenate([b for b, _ in level]), np.concatenate([s for _, s in level])
             keep = nms(boxes, scores)
             found_boxes.append(boxes[keep]); found_scores.append(scores[keep])
         if not found_boxes: return np.zeros((0, 4)), np.zeros(0)
@@ -185,6 +206,23 @@ def label_boxes(img:np.ndarray, # the RGB photo
     return predict_faces(model, np.stack([context_crop(im, b) for b in boxes]))
 
 # %% ../nbs/15_detection.ipynb #7efef19c
+def detect_photo(img:np.ndarray, # a decoded RGB photo
+                 model, # a loaded classifier
+                 finder:FaceFinder,
+                 correction:BoxCorrection=SHIPPED_CORRECTION, # reframes the finder's boxes
+                 min_score:float=DETECT_MIN_SCORE, # detections scored lower are dropped
+                ) -> tuple:
+    "The faces of one photo scored at least `min_score`: boxes (N, 4) in its pixels, label ids (N,), scores (N,) (finder confidence × class probability)."
+    boxes, conf = finder(img)
+    sure = conf >= min_score               # a score is confidence × probability ≤ confidence: the rest cannot pass
+    boxes, conf = boxes[sure], conf[sure]
+    h, w = img.shape[:2]
+    boxes = np.clip(correction(boxes), 0, [w, h, w, h])
+    prob = label_boxes(img, boxes, model)
+    label, score = prob.argmax(1), conf * prob.max(1)
+    ok = score >= min_score
+    return boxes[ok], label[ok], score[ok]
+
 def detect(photos, # image files and folders of them, or one of either
            model=None, # a loaded classifier or a `.keras` path; default: the shipped model
            finder:FaceFinder=None, # default: `FaceFinder()`
@@ -201,14 +239,8 @@ def detect(photos, # image files and folders of them, or one of either
         except DataError as e:
             if on_error is None: raise
             on_error(f, str(e)); continue
-        boxes, conf = finder(img)
-        h, w = img.shape[:2]
-        boxes = np.clip(correction(boxes), 0, [w, h, w, h])
-        prob = label_boxes(img, boxes, model)
-        k = prob.argmax(1) if len(prob) else np.zeros(0, int)
-        score = conf * prob.max(1) if len(prob) else conf
-        for b, lab, s in zip(boxes, k, score):
-            if s >= min_score: rows.append((str(f), *np.round(b, 1), LABELS[lab], round(float(s), 4)))
+        for b, lab, s in zip(*detect_photo(img, model, finder, correction, min_score)):
+            rows.append((str(f), *np.round(b, 1), LABELS[lab], round(float(s), 4)))
     return pd.DataFrame(rows, columns=DETECT_COLUMNS).astype({c: float for c in DETECT_COLUMNS[1:5]})
 
 # %% ../nbs/15_detection.ipynb #ac6475ff
