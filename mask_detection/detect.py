@@ -5,8 +5,8 @@
 # %% auto #0
 __all__ = ['FINDER_TILES', 'FINDER_OVERLAP', 'FINDER_MIN_SCORE', 'MAX_SIDE', 'SHIPPED_CORRECTION', 'DETECT_MIN_SCORE',
            'DETECT_COLUMNS', 'TWO_CLASSES', 'WIDTH_BINS', 'nms', 'tile_windows', 'FaceFinder', 'box_iou',
-           'BoxCorrection', 'found_table', 'fit_correction', 'label_boxes', 'detect_photo', 'detect',
-           'match_detections', 'voc_ap', 'evaluate_detections', 'photo_counts', 'label_found', 'plot_pr',
+           'BoxCorrection', 'found_table', 'fit_correction', 'label_boxes', 'corrected_labels', 'detect_photo',
+           'detect', 'match_detections', 'voc_ap', 'evaluate_detections', 'photo_counts', 'label_found', 'plot_pr',
            'draw_detections', 'save_drawn', 'detect_to_folder']
 
 # %% ../nbs/15_detection.ipynb #02a09e73
@@ -205,6 +205,18 @@ def label_boxes(img:np.ndarray, # the RGB photo
     im = Image.fromarray(img)
     return predict_faces(model, np.stack([context_crop(im, b) for b in boxes]))
 
+def corrected_labels(img:np.ndarray, # the RGB photo
+                     boxes:np.ndarray, # the finder's boxes (N, 4) in its pixels
+                     conf:np.ndarray, # their confidences (N,)
+                     model, # a loaded classifier
+                     correction:BoxCorrection=SHIPPED_CORRECTION,
+                    ) -> tuple:
+    "The boxes reframed by `correction` and clipped to the photo, their class probabilities (N, 3), and their scores (confidence × top probability)."
+    h, w = img.shape[:2]
+    boxes = np.clip(correction(boxes), 0, [w, h, w, h])
+    prob = label_boxes(img, boxes, model)
+    return boxes, prob, np.asarray(conf) * prob.max(1)
+
 # %% ../nbs/15_detection.ipynb #7efef19c
 def detect_photo(img:np.ndarray, # a decoded RGB photo
                  model, # a loaded classifier
@@ -215,13 +227,9 @@ def detect_photo(img:np.ndarray, # a decoded RGB photo
     "The faces of one photo scored at least `min_score`: boxes (N, 4) in its pixels, label ids (N,), scores (N,) (finder confidence × class probability)."
     boxes, conf = finder(img)
     sure = conf >= min_score               # a score is confidence × probability ≤ confidence: the rest cannot pass
-    boxes, conf = boxes[sure], conf[sure]
-    h, w = img.shape[:2]
-    boxes = np.clip(correction(boxes), 0, [w, h, w, h])
-    prob = label_boxes(img, boxes, model)
-    label, score = prob.argmax(1), conf * prob.max(1)
+    boxes, prob, score = corrected_labels(img, boxes[sure], conf[sure], model, correction)
     ok = score >= min_score
-    return boxes[ok], label[ok], score[ok]
+    return boxes[ok], prob[ok].argmax(1), score[ok]
 
 def detect(photos, # image files and folders of them, or one of either
            model=None, # a loaded classifier or a `.keras` path; default: the shipped model
@@ -320,13 +328,12 @@ def label_found(found:pd.DataFrame, # `found_table`'s rows
     "`detect`'s table for boxes already found, with no threshold, plus the finder's confidence and the three probabilities."
     parts = []
     for name, g in found.groupby('file', sort=False):
-        img = load_photo(Path(images)/name); h, w = img.shape[:2]
-        boxes = np.clip(correction(g[['xmin', 'ymin', 'xmax', 'ymax']].to_numpy(float)), 0, [w, h, w, h])
-        prob = label_boxes(img, boxes, model)
+        boxes, prob, score = corrected_labels(load_photo(Path(images)/name), g[['xmin', 'ymin', 'xmax', 'ymax']].to_numpy(float),
+                                              g.score.to_numpy(), model, correction)
         t = pd.DataFrame(boxes, columns=['xmin', 'ymin', 'xmax', 'ymax']).assign(file=name, confidence=g.score.to_numpy())
         t[list(LABELS)] = prob
         t['label'] = [LABELS[k] for k in prob.argmax(1)]
-        t['score'] = t.confidence * prob.max(1)
+        t['score'] = score
         parts.append(t)
     cols = DETECT_COLUMNS + ['confidence', *LABELS]
     return pd.concat(parts, ignore_index=True)[cols] if parts else pd.DataFrame(columns=cols)
