@@ -121,7 +121,6 @@ def _tpu_hint() -> str:
 def pick_strategy(devices:list=None, # device names to mirror over, e.g. ['/gpu:0', '/gpu:1'] (default: found)
                  ):
     "`MirroredStrategy` over `devices` or over every GPU when more than one, `TPUStrategy` on a TPU, else TensorFlow's default strategy."
-    import tensorflow as tf
     if devices:
         here = {(d.device_type, int(d.name.rsplit(':', 1)[1])): d.name for d in tf.config.list_logical_devices()}
         for d in devices:
@@ -142,7 +141,6 @@ def pick_strategy(devices:list=None, # device names to mirror over, e.g. ['/gpu:
 def strategy_for(devices:str='auto', # 'auto' (as `pick_strategy`), 'one' (one device), or device names joined by commas
                 ):
     "The strategy the command line's `--devices` names."
-    import tensorflow as tf
     if devices == 'one': return tf.distribute.get_strategy()
     return pick_strategy(None if devices == 'auto' else [d.strip() for d in devices.split(',') if d.strip()])
 
@@ -181,6 +179,11 @@ def _restore(model:keras.Model, prefix, optimizer:bool=False):
     "Read a `_weights_checkpoint` into `model`; every variable must match one in the file, by position and shape."
     _weights_checkpoint(model, optimizer).read(str(prefix)).assert_consumed()
 
+def _load_weights(model:keras.Model, path:Path):
+    "Kept weights into `model`: the checkpoint a `best/` folder names, or a `.weights.h5` file."
+    if path.is_dir(): _restore(model, _latest(path))
+    else: model.load_weights(path)
+
 def load_model(path, # a `.keras` file, a weights folder (`best/`: `model.json`, `latest.txt` and checkpoint), or a `.weights.h5` file beside `model.json`
                allow_legacy_h5:bool=False, # also load a legacy `.h5` model file (only one you trust)
               ) -> keras.Model:
@@ -198,8 +201,7 @@ def load_model(path, # a `.keras` file, a weights folder (`best/`: `model.json`,
         if folder or weights:
             config = json.loads(((path if folder else path.parent)/'model.json').read_text())
             model = keras.saving.deserialize_keras_object(config, safe_mode=True)
-            if folder: _restore(model, _latest(path))
-            else: model.load_weights(path)
+            _load_weights(model, path)
             return model
         return keras.models.load_model(path, safe_mode=True)
     except Exception as e:
@@ -251,9 +253,7 @@ class Run:
     def restore_best(self) -> keras.Model:
         "The model in memory with the best epoch's weights restored into it: no second copy, for a model too big for two (else `load`)."
         if self.model is None: return self.load()
-        best = self.checkpoint
-        if best.is_dir(): _restore(self.model, _latest(best))
-        else: self.model.load_weights(best)
+        _load_weights(self.model, self.checkpoint)
         return self.model
 
 
