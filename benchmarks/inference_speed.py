@@ -59,6 +59,11 @@ def main():
     names = photo_names(data)
     photos = [data.images/f'{n}.png' for n in names[::max(1, len(names) // a.photos)][:a.photos]]
     model, finder = load_classifier(), FaceFinder(threads=a.threads)
+    import inspect   # versions with a box refiner: load it once, as the classifier is
+    if 'refiner' in inspect.signature(detect).parameters:
+        from mask_detection.detect import load_refiner
+        kw = dict(refiner=load_refiner())
+    else: kw = {}
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         files = []
@@ -66,11 +71,11 @@ def main():
             p = Path(tmp)/f'face{i:04d}.png'
             Image.fromarray(load_photo(data.images/f.file)).crop((f.xmin, f.ymin, f.xmax, f.ymax)).save(p)
             files.append(p)
-        classify(files[:2], model); classify(files[0], model); detect(photos[0], model, finder)  # warm-up
+        classify(files[:2], model); classify(files[0], model); detect(photos[0], model, finder, **kw)  # warm-up
         ways = {('classify', 'one call, all faces'): lambda: classify(files, model),
                 ('classify', 'one call per face'): lambda: [classify(f, model) for f in files],
-                ('detect', 'one call, all photos'): lambda: detect(photos, model, finder),
-                ('detect', 'one call per photo'): lambda: [detect(p, model, finder) for p in photos]}
+                ('detect', 'one call, all photos'): lambda: detect(photos, model, finder, **kw),
+                ('detect', 'one call per photo'): lambda: [detect(p, model, finder, **kw) for p in photos]}
         secs = {k: [] for k in ways}
         for _ in range(a.repeats):
             for k, fn in ways.items(): secs[k].append(timed(fn))

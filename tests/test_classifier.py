@@ -61,6 +61,7 @@ def test_wheel_carries_model_and_folds(tmp_path):
     subprocess.run([sys.executable, '-m', 'pip', 'wheel', '--no-deps', '--no-build-isolation', '-q', '-w', str(tmp_path), str(ROOT)], check=True)
     names = zipfile.ZipFile(next(tmp_path.glob('*.whl'))).namelist()
     assert 'mask_detection/weights/face_classifier.keras' in names and 'mask_detection/photo_folds.csv' in names
+    assert 'mask_detection/weights/box_refiner.keras' in names   # detect's second stage
 
 
 @pytest.mark.skipif(not FULL_DATA.is_dir(), reason='needs the full dataset beside the checkout')

@@ -68,12 +68,13 @@ def test_detect_maps_boxes_back_from_a_large_photo(model, finder, tmp_path):
     im = Image.open(sample_dir()/'images'/'maksssksksss1.png').convert('RGB')
     base = im.resize((1024, round(im.height * 1024 / im.width)))                 # the finder's largest side
     base.save(tmp_path/'base.png'); base.resize((2048, 2 * base.height)).save(tmp_path/'big.png')   # shrunk back to 1024 inside
-    small, large = (detect(tmp_path/f, model, finder, min_score=0) for f in ('base.png', 'big.png'))
+    small, large = (detect(tmp_path/f, model, finder) for f in ('base.png', 'big.png'))   # at detect's threshold: the faces, not the background the refiner rules out
     assert len(small) >= 2 and abs(len(large) - len(small)) <= max(2, len(small) // 5)
     assert large.xmax.max() > 1024 and large.xmax.max() <= 2048 and large.ymax.max() <= 2 * base.height
     box = ['xmin', 'ymin', 'xmax', 'ymax']
     from mask_detection.detect import box_iou
-    assert (box_iou(small[box].to_numpy() * 2, large[box].to_numpy()).max(1) > 0.7).mean() >= 0.8
+    same = (box_iou(small[box].to_numpy() * 2, large[box].to_numpy()).max(1) > 0.7).sum()   # detections near the threshold may pass at one size only
+    assert same >= 0.8 * min(len(small), len(large))
 
 
 def test_unreadable_file_is_named(model, finder, tmp_path):
@@ -114,3 +115,25 @@ def test_detect_command_fails_when_nothing_is_readable(tmp_path):
         assert main(['detect', str(tmp_path/'missing.png'), '--out', str(tmp_path/'out')]) == 1
         assert main(['detect', str(tmp_path/'broken.png'), '--out', str(tmp_path/'out')]) == 1
     assert 'missing.png: no such file or folder' in err.getvalue() and 'broken.png: cannot decode image' in err.getvalue()
+
+
+def test_refiner_sorts_and_places_boxes_on_sample(finder, sample_faces):
+    "The shipped refiner, on the sample's candidates: its face probability ranks them better than the finder's confidence (face AP), and its boxes reach at least as many faces."
+    from mask_detection.detect import load_refiner, nms, refine_boxes, voc_ap
+    refiner = load_refiner()
+    raw, refined = [], []
+    for name in sample_faces.file.unique():
+        img = np.asarray(Image.open(sample_dir()/'images'/name).convert('RGB'))
+        boxes, conf = finder(img)
+        boxes = SHIPPED_CORRECTION(boxes)
+        moved, face = refine_boxes(img, boxes, refiner)
+        assert moved.shape == boxes.shape and ((face >= 0) & (face <= 1)).all()
+        for out, b, s in ((raw, boxes, conf), (refined, moved, face)):
+            k = nms(b, s, 0.3)
+            out.append(pd.DataFrame(b[k], columns=['xmin', 'ymin', 'xmax', 'ymax']).assign(file=name, label='face', score=s[k]))
+    ap = {}
+    for name, parts in (('raw', raw), ('refined', refined)):
+        d = pd.concat(parts, ignore_index=True)
+        tp, found = match_detections(d, sample_faces, by_class=False)
+        ap[name] = voc_ap(d.score, tp, len(sample_faces))[0]
+    assert ap['refined'] >= ap['raw'] + 0.05, ap
