@@ -6,10 +6,11 @@
 __all__ = ['CONTEXT', 'CONTEXT_SIZE', 'INPUT_SIZE', 'FRAME', 'square_box', 'context_crop', 'context_crops', 'frame_boxes',
            'framed', 'augmenter', 'face_dataset', 'compact_cnn', 'fit_calibration', 'raw_scores', 'calibrate',
            'ClassifierConfig', 'class_weights', 'fit_classifier', 'shipped_model_path', 'load_classifier',
-           'as_classifier', 'forward', 'predict_faces', 'face_scores', 'perturb', 'reframe', 'image_files',
-           'face_input', 'classify', 'train_face_classifier']
+           'shipped_classifier', 'as_classifier', 'forward', 'predict_faces', 'face_scores', 'perturb', 'reframe',
+           'image_files', 'face_input', 'classify', 'train_face_classifier']
 
 # %% ../nbs/14_classifier.ipynb #09c4b909
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -248,6 +249,7 @@ def shipped_model_path() -> Path:
     return Path(mask_detection.__file__).parent/'weights'/'face_classifier.keras'
 
 def load_classifier(path=None, # a `.keras` file; default: the shipped model
+                    kind:str='classifier', # what the file should hold, for the error message
                    ):
     "Load a classifier for inference (safe mode, not compiled); clear error for a missing or unusable file."
     import keras
@@ -255,12 +257,18 @@ def load_classifier(path=None, # a `.keras` file; default: the shipped model
     if not path.is_file(): raise DataError(f"{path}: no such model file")
     if path.suffix != '.keras': raise DataError(f"{path}: expected a .keras file (legacy .h5 files can carry code and are not loaded)")
     try: return keras.models.load_model(path, compile=False, safe_mode=True)
-    except Exception as e: raise DataError(f"{path}: not a loadable classifier ({type(e).__name__}: {e})") from e
+    except Exception as e: raise DataError(f"{path}: not a loadable {kind} ({type(e).__name__}: {e})") from e
 
-def as_classifier(model=None, # a loaded classifier, a `.keras` path, or None for the shipped model
+@functools.cache
+def shipped_classifier():
+    "The shipped classifier, loaded once per process (so that `classify` and `detect` called in a loop do not reload it)."
+    return load_classifier()
+
+def as_classifier(model=None, # a loaded classifier, a `.keras` path, or None for the shipped model (loaded once, then shared)
                  ):
-    "`model` itself if it is already loaded, else `load_classifier(model)`."
-    return model if model is not None and not isinstance(model, (str, Path)) else load_classifier(model)
+    "`model` itself if it is already loaded, `shipped_classifier()` for None, else `load_classifier(model)`."
+    if model is None: return shipped_classifier()
+    return model if not isinstance(model, (str, Path)) else load_classifier(model)
 
 # %% ../nbs/14_classifier.ipynb #cfe68a8f
 def forward(model, x, # a batch of the model's inputs

@@ -76,3 +76,14 @@ def test_shipped_model_on_heldout_photos():
     assert listed == heldout_photos() and sorted(set(faces.file[te])) == listed
     s = face_scores(faces.label_id.to_numpy()[te], predict_faces(load_classifier(), context_crops(faces[te], data)))
     assert s['faces'] == te.sum() and s['accuracy_2'] >= 0.95 and s['accuracy_3'] >= 0.92, s
+
+
+def test_shipped_models_load_once_per_process():
+    "`classify` and `detect` in a loop share one loaded copy of each shipped model; a path still loads a fresh one."
+    from mask_detection.classifier import as_classifier, shipped_model_path
+    from mask_detection.detect import as_refiner, shipped_refiner_path
+    assert as_classifier() is as_classifier(None)
+    assert as_refiner() is as_refiner('shipped')
+    assert as_classifier(shipped_model_path()) is not as_classifier()
+    assert as_refiner(shipped_refiner_path()) is not as_refiner()
+    assert as_refiner(None) is None

@@ -1,13 +1,15 @@
-"`detect` and the `detect` command on the bundled sample photos."
+"`detect` and the `detect` command on the bundled sample photos; the shipped detector on the held-out photos of the full dataset."
 import contextlib
 import io
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
 
+from conftest import FULL_DATA
 from mask_detection.annotations import read_annotations
 from mask_detection.data import LABELS, DataError, find_data, sample_dir
 from mask_detection.cli import main
@@ -137,3 +139,28 @@ def test_refiner_sorts_and_places_boxes_on_sample(finder, sample_faces):
         tp, found = match_detections(d, sample_faces, by_class=False)
         ap[name] = voc_ap(d.score, tp, len(sample_faces))[0]
     assert ap['refined'] >= ap['raw'] + 0.05, ap
+
+
+def test_unusable_refiner_file_is_named(tmp_path):
+    from mask_detection.detect import load_refiner
+    bad = tmp_path/'refiner.keras'
+    bad.write_bytes(b'not a zip')
+    with pytest.raises(DataError, match=r'refiner\.keras: not a loadable box refiner'):
+        load_refiner(bad)
+
+
+@pytest.mark.skipif(not FULL_DATA.is_dir(), reason='needs the full dataset beside the checkout')
+def test_shipped_detector_on_heldout_photos(finder):
+    "`detect` with the shipped models on the held-out photos, which nothing it ships was trained or tuned on (chapter 15's numbers)."
+    from mask_detection.detect import evaluate_detections
+    from mask_detection.heldout import heldout_photos
+    data = find_data(FULL_DATA, verbose=False)
+    faces, _ = read_annotations(data)
+    names = heldout_photos()
+    dets = detect([data.images/n for n in names], finder=finder)
+    dets['file'] = dets.file.map(lambda f: Path(f).name)
+    truth = faces[faces.file.isin(names)]
+    tp, found = match_detections(dets, truth, by_class=False)
+    assert found.mean() >= 0.65 and tp.mean() >= 0.85, (found.mean(), tp.mean())
+    s = evaluate_detections(dets, truth)
+    assert s['mAP50'] >= 0.55 and s['face recall'] == found.mean(), s
