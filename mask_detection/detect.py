@@ -236,11 +236,10 @@ def apply_offsets(boxes:np.ndarray, offsets:np.ndarray) -> np.ndarray:
     w, h = w * np.exp(o[:, 2]), h * np.exp(o[:, 3])
     return np.c_[cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2]
 
-def _crops_onto(img, boxes:np.ndarray, gt:np.ndarray) -> tuple:
-    "Crops of `boxes`, their offsets onto the annotated box (of `gt`) each overlaps most, and that IoU (0 if none)."
+def _targets(boxes:np.ndarray, gt:np.ndarray) -> tuple:
+    "Offsets of `boxes` onto the annotated box (of `gt`) each overlaps most, and that IoU (0 if none)."
     o = box_iou(boxes, gt) if len(gt) else np.zeros((len(boxes), 1))
-    offs = box_offsets(boxes, gt[o.argmax(1)]) if len(gt) else np.zeros((len(boxes), 4), 'float32')
-    return candidate_crops(img, boxes), offs, o.max(1)
+    return (box_offsets(boxes, gt[o.argmax(1)]) if len(gt) else np.zeros((len(boxes), 4), 'float32')), o.max(1)
 
 def jittered_boxes(faces:np.ndarray, # (M, 4) annotated boxes
                    offsets:np.ndarray, # (K, 4) offsets of found boxes onto their faces, drawn from at random
@@ -260,17 +259,19 @@ def refiner_data(found:pd.DataFrame, # `found_table` rows
                  seed:int=0, # seeds the added boxes
                 ) -> tuple:
     "For every found box, corrected, then `jitter` boxes around each annotated face: the crop, the offsets onto the annotated face it overlaps most, and that IoU (0 if none)."
-    parts, gts = [], {}
-    for name, g in found.groupby('file', sort=False):
-        gts[name] = truth.loc[truth.file == name, ['xmin', 'ymin', 'xmax', 'ymax']].to_numpy(float)
-        parts.append(_crops_onto(load_photo(Path(images)/name), correction(g[['xmin', 'ymin', 'xmax', 'ymax']].to_numpy(float)), gts[name]))
-    if not parts: return np.zeros((0, REFINER_SIZE, REFINER_SIZE, 3), np.uint8), np.zeros((0, 4), 'float32'), np.zeros(0, 'float32')
-    offs, ious = np.concatenate([p[1] for p in parts]), np.concatenate([p[2] for p in parts])
-    near = offs[ious >= REFINER_FACE_IOU]   # how far the finder's boxes of faces sit from them: the added boxes sit as far
-    if jitter and len(near):
-        rng = np.random.default_rng(seed)
-        for name, gt in gts.items():
-            if len(gt): parts.append(_crops_onto(load_photo(Path(images)/name), jittered_boxes(gt, near, jitter, rng), gt))
+    photos = [(name, correction(g[['xmin', 'ymin', 'xmax', 'ymax']].to_numpy(float)),
+               truth.loc[truth.file == name, ['xmin', 'ymin', 'xmax', 'ymax']].to_numpy(float)) for name, g in found.groupby('file', sort=False)]
+    if not photos: return np.zeros((0, REFINER_SIZE, REFINER_SIZE, 3), np.uint8), np.zeros((0, 4), 'float32'), np.zeros(0, 'float32')
+    targets = [_targets(b, gt) for _, b, gt in photos]   # boxes only: no photo read yet
+    near = np.concatenate([o[iou >= REFINER_FACE_IOU] for o, iou in targets])   # how far found boxes of faces sit from them
+    rng, found_part, added_part = np.random.default_rng(seed), [], []
+    for (name, b, gt), (o, iou) in zip(photos, targets):
+        img = load_photo(Path(images)/name)   # read once, for the found boxes and the added ones
+        found_part.append((candidate_crops(img, b), o, iou))
+        if jitter and len(gt) and len(near):
+            extra = jittered_boxes(gt, near, jitter, rng)
+            added_part.append((candidate_crops(img, extra), *_targets(extra, gt)))
+    parts = found_part + added_part   # the found boxes first, then the added ones
     return tuple(np.concatenate([p[k] for p in parts]).astype(t) for k, t in ((0, np.uint8), (1, 'float32'), (2, 'float32')))
 
 # %% ../nbs/15_detection.ipynb #cb3e9e89
