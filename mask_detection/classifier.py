@@ -5,9 +5,9 @@
 # %% auto #0
 __all__ = ['CONTEXT', 'CONTEXT_SIZE', 'INPUT_SIZE', 'FRAME', 'square_box', 'context_crop', 'context_crops', 'frame_boxes',
            'framed', 'augmenter', 'face_dataset', 'compact_cnn', 'fit_calibration', 'raw_scores', 'calibrate',
-           'ClassifierConfig', 'class_weights', 'fit_classifier', 'shipped_model_path', 'load_classifier',
-           'shipped_classifier', 'as_classifier', 'forward', 'predict_faces', 'face_scores', 'perturb', 'reframe',
-           'image_files', 'face_input', 'classify', 'train_face_classifier']
+           'ClassifierConfig', 'class_weights', 'finished_run', 'fit_classifier', 'shipped_model_path',
+           'load_classifier', 'shipped_classifier', 'as_classifier', 'forward', 'predict_faces', 'face_scores',
+           'perturb', 'reframe', 'image_files', 'face_input', 'classify', 'train_face_classifier']
 
 # %% ../nbs/14_classifier.ipynb #09c4b909
 import functools
@@ -206,6 +206,18 @@ def class_weights(y:np.ndarray, n_classes:int=len(LABELS)) -> dict:
     return dict(zip(classes.tolist(), np.sqrt(compute_class_weight('balanced', classes=classes, y=y)).tolist()))
 
 # %% ../nbs/14_classifier.ipynb #d81a977a
+def finished_run(run_dir, # a training run's folder
+                 config, # the dataclass of settings the run should have been trained with
+                ) -> dict:
+    "The summary of the finished run in `run_dir` (its `summary.json`, written last), or None; an error if it was trained with other settings."
+    import json
+    done = Path(run_dir)/'summary.json'
+    if not done.is_file(): return None
+    summary = json.loads(done.read_text())
+    if summary['config'] != asdict(config):
+        raise ValueError(f"{run_dir}: holds a run with another configuration ({summary['config']}); pick another folder")
+    return summary
+
 def fit_classifier(x_train:np.ndarray, y_train:np.ndarray, # context crops and labels that train
                    x_dev:np.ndarray, y_dev:np.ndarray, # context crops and labels that choose the epoch and calibrate
                    run_dir, # folder of this run (created)
@@ -216,11 +228,7 @@ def fit_classifier(x_train:np.ndarray, y_train:np.ndarray, # context crops and l
     import json, time, keras
     run_dir = Path(run_dir); run_dir.mkdir(parents=True, exist_ok=True)
     done, model_file, hist_file = run_dir/'summary.json', run_dir/'model.keras', run_dir/'history.csv'
-    if done.is_file():
-        summary = json.loads(done.read_text())
-        if summary['config'] != asdict(config):
-            raise ValueError(f"{run_dir}: holds a run with another configuration ({summary['config']}); pick another folder")
-        return load_classifier(model_file), pd.read_csv(hist_file), summary
+    if (summary := finished_run(run_dir, config)) is not None: return load_classifier(model_file), pd.read_csv(hist_file), summary
     if config.limit: x_train, y_train, x_dev, y_dev = x_train[:config.limit], y_train[:config.limit], x_dev[:config.limit], y_dev[:config.limit]
     t0 = time.time()
     keras.utils.set_random_seed(config.seed)

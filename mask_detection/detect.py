@@ -348,14 +348,11 @@ def fit_refiner(x:np.ndarray, offsets:np.ndarray, iou:np.ndarray, # `refiner_dat
                 config:RefinerConfig=RefinerConfig(), verbose:int=2):
     "Train and save a `box_refiner`, or load it if `run_dir` holds the finished run; returns (model, summary)."
     import json, time, keras
+    from mask_detection.classifier import finished_run
     from mask_detection.data import write_text
     run_dir = Path(run_dir); run_dir.mkdir(parents=True, exist_ok=True)
     done, model_file = run_dir/'summary.json', run_dir/'model.keras'
-    if done.is_file():
-        summary = json.loads(done.read_text())
-        if summary['config'] != asdict(config):
-            raise ValueError(f"{run_dir}: holds a run with another configuration ({summary['config']}); pick another folder")
-        return load_refiner(model_file), summary
+    if (summary := finished_run(run_dir, config)) is not None: return load_refiner(model_file), summary
     keep = (iou >= 0.1) | (np.random.default_rng(config.seed).random(len(iou)) < config.background)
     x, offsets, iou = x[keep][:config.limit], offsets[keep][:config.limit], iou[keep][:config.limit]
     t0 = time.time()
