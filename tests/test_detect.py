@@ -141,6 +141,37 @@ def test_refiner_sorts_and_places_boxes_on_sample(finder, sample_faces):
     assert ap['refined'] >= ap['raw'] + 0.05, ap
 
 
+def test_label_confidence_counts_incorrect_masks_as_masks():
+    "A face whose probability is split between the two masked labels is sure to wear a mask; one split between masked and bare is not."
+    from mask_detection.detect import label_confidence
+    p = np.zeros((3, len(LABELS)))
+    p[0, [LABELS.index('with_mask'), LABELS.index('mask_weared_incorrect')]] = 0.5
+    p[1, [LABELS.index('with_mask'), LABELS.index('without_mask')]] = 0.5
+    p[2, LABELS.index('without_mask')] = 0.9; p[2, LABELS.index('mask_weared_incorrect')] = 0.1
+    np.testing.assert_allclose(label_confidence(p), [1.0, 0.5, 0.9])
+
+
+def test_refiner_reads_again_and_skips_boxes_that_cannot_pass(finder):
+    "Three reads give each box the mean of three face probabilities; dropping the boxes whose first read cannot reach a mean of `min_conf` changes nothing at or above it."
+    from mask_detection.detect import nms, refine_boxes, refine_repeatedly, shipped_refiner, REFINER_NMS
+    refiner = shipped_refiner()
+    img = np.asarray(Image.open(sample_dir()/'images'/'maksssksksss1.png').convert('RGB'))
+    boxes = SHIPPED_CORRECTION(finder(img)[0])
+    once, conf = refine_boxes(img, boxes, refiner)
+    keep = nms(once, conf, REFINER_NMS)
+    b1, c1 = refine_repeatedly(img, boxes, refiner, passes=1)
+    np.testing.assert_allclose(c1, conf[keep], atol=1e-6)
+    b3, c3 = refine_repeatedly(img, boxes, refiner, passes=3)
+    assert len(b3) and ((c3 >= 0) & (c3 <= 1)).all() and not np.allclose(c3, conf[keep][:len(c3)])
+    h, w = img.shape[:2]
+    assert (b3 >= 0).all() and (b3[:, [0, 2]] <= w).all() and (b3[:, [1, 3]] <= h).all()
+    bt, ct = refine_repeatedly(img, boxes, refiner, passes=3, min_conf=0.7)
+    high = c3 >= 0.7
+    assert high.sum() >= 3 and (ct >= 0.7).sum() == high.sum()
+    np.testing.assert_allclose(np.sort(ct[ct >= 0.7]), np.sort(c3[high]), atol=1e-5)
+    assert len(ct) < len(c3)   # boxes that cannot pass are not read again
+
+
 def test_unusable_refiner_file_is_named(tmp_path):
     from mask_detection.detect import load_refiner
     bad = tmp_path/'refiner.keras'
@@ -161,6 +192,6 @@ def test_shipped_detector_on_heldout_photos(finder):
     dets['file'] = dets.file.map(lambda f: Path(f).name)
     truth = faces[faces.file.isin(names)]
     tp, found = match_detections(dets, truth, by_class=False)
-    assert found.mean() >= 0.65 and tp.mean() >= 0.85, (found.mean(), tp.mean())
+    assert found.mean() >= 0.72 and tp.mean() >= 0.80, (found.mean(), tp.mean())
     s = evaluate_detections(dets, truth)
     assert s['mAP50'] >= 0.55 and s['face recall'] == found.mean(), s
