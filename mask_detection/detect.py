@@ -419,6 +419,7 @@ def as_refiner(refiner='shipped', # 'shipped' (loaded once, then shared), a load
 SHIPPED_CORRECTION = BoxCorrection(dx=0.017, dy=0.063, sx=0.942, sy=1.025)  # fitted on the training photos (folds 2-4)
 DETECT_MIN_SCORE = 0.76  # chosen on the dev photos (fold 1): the best F1 of faces found with the shipped classifier
 DETECT_COLUMNS = ['file', 'xmin', 'ymin', 'xmax', 'ymax', 'label', 'score']
+TWO_CLASSES = {'with_mask': 'with_mask', 'mask_weared_incorrect': 'with_mask', 'without_mask': 'without_mask'}  # the two classes a user asks about, and the evaluation scores
 
 def label_boxes(img:np.ndarray, # the RGB photo
                 boxes:np.ndarray, # corrected boxes (N, 4) in its pixels
@@ -432,10 +433,9 @@ def label_boxes(img:np.ndarray, # the RGB photo
 
 def label_confidence(prob:np.ndarray, # class probabilities (N, 3) in the order of `LABELS`
                     ) -> np.ndarray:
-    "How sure the classifier is of the answer a user asks for, mask or no mask: the larger of P(with_mask) + P(mask_weared_incorrect) and P(without_mask), (N,)."
-    p = np.asarray(prob, float).reshape(-1, len(LABELS))
-    masked = p[:, LABELS.index('with_mask')] + p[:, LABELS.index('mask_weared_incorrect')]
-    return np.maximum(masked, p[:, LABELS.index('without_mask')])
+    "How sure the classifier is of the answer a user asks for, mask or no mask (`TWO_CLASSES`): the larger of P(with_mask) + P(mask_weared_incorrect) and P(without_mask), (N,)."
+    p, two = np.asarray(prob, float).reshape(-1, len(LABELS)), np.array([TWO_CLASSES[l] for l in LABELS])
+    return np.maximum(p[:, two == 'with_mask'].sum(1), p[:, two == 'without_mask'].sum(1))
 
 def corrected_labels(img:np.ndarray, # the RGB photo
                      boxes:np.ndarray, # the finder's boxes (N, 4) in its pixels
@@ -492,8 +492,6 @@ def detect(photos, # image files and folders of them, or one of either
     return pd.DataFrame(rows, columns=DETECT_COLUMNS).astype({c: float for c in DETECT_COLUMNS[1:5]})
 
 # %% ../nbs/15_detection.ipynb #ac6475ff
-TWO_CLASSES = {'with_mask': 'with_mask', 'mask_weared_incorrect': 'with_mask', 'without_mask': 'without_mask'}
-
 def match_detections(dets:pd.DataFrame, # file, xmin, ymin, xmax, ymax, label, score
                      truth:pd.DataFrame, # the annotated faces (file, box, label)
                      iou:float=0.5, # VOC's threshold
