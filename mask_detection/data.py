@@ -5,8 +5,8 @@
 # %% auto #0
 __all__ = ['LABELS', 'LABEL_IDS', 'LABEL_COLORS', 'MODEL_CLASSES', 'KAGGLE_HANDLE', 'DATA_ENV', 'WORK_ENV', 'MAX_FILE_BYTES',
            'MAX_PIXELS', 'TMP_PREFIX', 'DataError', 'DataSource', 'check_data_dir', 'sample_dir', 'find_data',
-           'photo_names', 'work_dir', 'read_file', 'decode_photo', 'load_photo', 'atomic_write', 'write_text', 'sha256',
-           'clean_temporaries']
+           'photo_names', 'work_dir', 'shown', 'read_file', 'decode_photo', 'load_photo', 'atomic_write', 'write_text',
+           'sha256', 'clean_temporaries']
 
 # %% ../nbs/01_problem.ipynb #f5794f64
 import hashlib
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 # %% ../nbs/01_problem.ipynb #3c74a740
 LABELS = ('with_mask', 'without_mask', 'mask_weared_incorrect')  # the report's class ids 0, 1, 2
@@ -127,12 +127,16 @@ def work_dir(data:DataSource, # the dataset whose artefacts are kept
 # %% ../nbs/01_problem.ipynb #a11ce001
 MAX_FILE_BYTES = 64 * 2**20  # an annotation or photo bigger than this is refused
 
+def shown(path) -> str:
+    "A path as one line of text: control characters (a newline in a file name, say) written as escapes, as `ls -b` shows them."
+    return ''.join(c if c.isprintable() or c == ' ' else repr(c)[1:-1] for c in str(path))
+
 def read_file(path, # a file expected to be a regular file
               max_bytes:int=MAX_FILE_BYTES, # refuse anything bigger
               name=None, # how messages call the file (default: its path)
              ) -> bytes:
     "The bytes of a regular file of at most `max_bytes`; a FIFO, device, folder or oversized file raises `DataError`."
-    path = Path(path); name = name or path
+    path = Path(path); name = shown(name or path)
     try: fd = os.open(path, os.O_RDONLY | getattr(os, 'O_NONBLOCK', 0))  # a FIFO opens at once and is refused below
     except FileNotFoundError: raise DataError(f"{name}: file not found") from None
     except OSError as e: raise DataError(f"{name}: cannot open ({e.strerror or e})") from None
@@ -162,22 +166,24 @@ def decode_photo(raw:bytes, # the bytes of a PNG or JPEG file
                  name, # the file's name, for messages
                  max_pixels:int=MAX_PIXELS, # refuse photos declaring more pixels
                 ) -> np.ndarray:
-    "Decode image bytes to RGB `uint8` (H, W, 3), checking the declared size before decoding."
+    "Decode image bytes to RGB `uint8` (H, W, 3) as a viewer shows them (turned upright by the EXIF orientation tag), checking the declared size before decoding."
+    name, buf = shown(name), io.BytesIO(raw)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter('ignore', Image.DecompressionBombWarning)  # the budget below is stricter
-            with Image.open(io.BytesIO(raw)) as im:
+            with Image.open(buf) as im:
                 w, h = im.size
                 if w * h > max_pixels: raise DataError(f"{name}: declares {w}×{h} pixels, over the budget of {max_pixels:,}")
-                return _to_rgb(im)
+                return _to_rgb(ImageOps.exif_transpose(im))
     except Image.DecompressionBombError as e: raise DataError(f"{name}: declares too many pixels ({e})") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as e:
-        raise DataError(f"{name}: cannot decode image ({e})") from None
+    except UnidentifiedImageError: raise DataError(f"{name}: cannot decode image (not an image format that Pillow reads)") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as e:
+        raise DataError(f"{name}: cannot decode image ({str(e).replace(repr(buf), 'the file')})") from None
 
 def load_photo(path, # a PNG or JPEG file
                max_pixels:int=MAX_PIXELS, # refuse photos declaring more pixels
               ) -> np.ndarray:
-    "Read an image as an RGB `uint8` array (H, W, 3), whatever its mode (RGBA, palette, grayscale, 16-bit)."
+    "Read an image as an RGB `uint8` array (H, W, 3), whatever its mode (RGBA, palette, grayscale, 16-bit), upright as a viewer shows it."
     return decode_photo(read_file(path), Path(path), max_pixels)
 
 # %% ../nbs/01_problem.ipynb #a11ce003

