@@ -20,7 +20,7 @@ import pandas as pd
 from PIL import Image
 
 from .data import LABELS, DataError, DataSource, atomic_write, load_photo, shown, write_text
-from .files import image_inputs
+from .reliability import image_inputs
 
 # %% ../nbs/14_classifier.ipynb #9ca7fc16
 CONTEXT = 2.0  # a context crop is this many face-widths wide, centred on the face

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from . import __version__
 from .data import DataError, find_data, shown
-from .files import RowWriter, check_output_file
+from .reliability import RowWriter, check_output_file
 from .models import MODELS, model_spec
 
 

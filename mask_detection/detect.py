@@ -702,7 +702,7 @@ def detect_to_folder(photos, # image files and folders of them
     from tqdm.auto import tqdm
     from mask_detection.classifier import as_classifier, input_files
     from mask_detection.data import clean_temporaries, write_text
-    from mask_detection.files import OutputLock, RowWriter
+    from mask_detection.reliability import OutputLock, RowWriter
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     bad = []
     def report(path, msg):

@@ -244,7 +244,7 @@ def test_a_new_run_clears_what_it_does_not_write_and_redoes_changed_settings(tmp
 
 
 def test_a_second_writer_on_the_same_folder_is_refused(tmp_path):
-    from mask_detection.files import OutputLock
+    from mask_detection.reliability import OutputLock
     out = tmp_path/'found'; out.mkdir()
     with OutputLock(out):
         r = run_cli('detect', sample_dir()/'images'/PHOTOS[0], '--out', out)
@@ -325,7 +325,7 @@ def test_messages_name_the_file_on_one_line(tmp_path):
 
 
 def test_a_full_disk_names_the_file():
-    from mask_detection.files import RowWriter
+    from mask_detection.reliability import RowWriter
     with pytest.raises(OSError, match='cannot write /dev/full: No space left on device'):
         with RowWriter('/dev/full', ['file', 'label']) as w: w.write([('a.png', 'with_mask')] * 1000)
 
