@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from .data import LABELS, DataError, DataSource, atomic_write, load_photo, shown, write_text
+from .data import LABELS, DataError, DataSource, atomic_write, load_photo, safe_name, write_text
 from .reliability import image_inputs
 
 # %% ../nbs/14_classifier.ipynb #9ca7fc16
@@ -270,13 +270,14 @@ def _declared_model(path:Path, kind:str):
     try:
         with zipfile.ZipFile(path) as z:
             size = sum(i.file_size for i in z.infolist())
-            if size > MAX_MODEL_BYTES: raise DataError(f"{shown(path)}: unpacks to {size:,} bytes, over the limit of {MAX_MODEL_BYTES:,} for a {kind}")
+            if size > MAX_MODEL_BYTES: raise DataError(f"{safe_name(path)}: unpacks to {size:,} bytes, over the limit of {MAX_MODEL_BYTES:,} for a {kind}")
             config = json.loads(z.read('config.json'))
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as e: raise DataError(f"{shown(path)}: not a loadable {kind} (not a .keras archive: {type(e).__name__}: {e})") from None
+            config.pop('compile_config', None)   # the architecture only: an optimizer is not needed to count weights
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as e: raise DataError(f"{safe_name(path)}: not a loadable {kind} (not a .keras archive: {type(e).__name__}: {e})") from None
     try:
         with keras.StatelessScope(initialize_variables=False):
             return keras.saving.deserialize_keras_object(config, safe_mode=True)
-    except Exception as e: raise DataError(f"{shown(path)}: not a loadable {kind} ({type(e).__name__}: {' '.join(str(e).split())[:200]})") from None
+    except Exception as e: raise DataError(f"{safe_name(path)}: not a loadable {kind} ({type(e).__name__}: {' '.join(str(e).split())[:200]})") from None
     finally: global_state.set_global_attribute('uninitialized_variables', [])   # shapes only: nothing is ever allocated for them
 
 def _activation(tensor) -> str:
@@ -292,15 +293,15 @@ def check_model(path, # a `.keras` file
     "Refuse a model file before building it: over `MAX_MODEL_WEIGHTS` declared weights, not one image input of 3 channels, or outputs other than `outputs`."
     m = _declared_model(Path(path), kind)
     n = sum(math.prod(v.shape) for v in m.weights)
-    if n > MAX_MODEL_WEIGHTS: raise DataError(f"{shown(path)}: declares {n:,} weights, over the limit of {MAX_MODEL_WEIGHTS:,} for a {kind}")
+    if n > MAX_MODEL_WEIGHTS: raise DataError(f"{safe_name(path)}: declares {n:,} weights, over the limit of {MAX_MODEL_WEIGHTS:,} for a {kind}")
     if len(m.inputs) != 1 or len(m.inputs[0].shape) != 4 or m.inputs[0].shape[-1] != 3:
-        raise DataError(f"{shown(path)}: takes {[tuple(i.shape) for i in m.inputs]}, not one batch of colour images; not a {kind}")
+        raise DataError(f"{safe_name(path)}: takes {[tuple(i.shape) for i in m.inputs]}, not one batch of colour images; not a {kind}")
     out = m.output
     got = out if isinstance(out, dict) else dict(enumerate(out)) if isinstance(out, (list, tuple)) else {None: out}
     def said(outs): return ', '.join(f"{'' if k is None else f'{k}: '}{u} {a or 'any'}" for k, (u, a) in outs.items())
     have = {k: ('×'.join(str(d) for d in t.shape[1:]), _activation(t)) for k, t in got.items()}
     if set(got) != set(outputs) or any(have[k][0] != str(u) or (a is not None and have[k][1] != a) for k, (u, a) in outputs.items()):
-        raise DataError(f"{shown(path)}: outputs {said(have)}; a {kind} outputs {said(outputs)} (units and activation)")
+        raise DataError(f"{safe_name(path)}: outputs {said(have)}; a {kind} outputs {said(outputs)} (units and activation)")
 
 def load_classifier(path=None, # a `.keras` file; default: the shipped model
                     kind:str='classifier', # what the file should hold, for the error message
@@ -309,11 +310,11 @@ def load_classifier(path=None, # a `.keras` file; default: the shipped model
     "Load a classifier for inference (checked by `check_model` first, then safe mode, not compiled); clear error for a missing or unusable file."
     import keras
     path = Path(path) if path is not None else shipped_model_path()
-    if not path.is_file(): raise DataError(f"{shown(path)}: no such model file")
-    if path.suffix != '.keras': raise DataError(f"{shown(path)}: expected a .keras file (legacy .h5 files can carry code and are not loaded)")
+    if not path.is_file(): raise DataError(f"{safe_name(path)}: no such model file")
+    if path.suffix != '.keras': raise DataError(f"{safe_name(path)}: expected a .keras file (legacy .h5 files can carry code and are not loaded)")
     check_model(path, kind, outputs)
     try: return keras.models.load_model(path, compile=False, safe_mode=True)
-    except Exception as e: raise DataError(f"{shown(path)}: not a loadable {kind} ({type(e).__name__}: {' '.join(str(e).split())[:200]})") from e
+    except Exception as e: raise DataError(f"{safe_name(path)}: not a loadable {kind} ({type(e).__name__}: {' '.join(str(e).split())[:200]})") from e
 
 @functools.cache
 def shipped_classifier():
@@ -392,15 +393,18 @@ def input_files(inputs, # image files and folders of them
                 on_error=None, # called with (path, message) for an input that cannot be read; default: raise `DataError`
                 recursive:bool=False, # also read folders inside folders
                 on_skip=None, # called with (path, message) for a folder entry left out by its name or kind (not an image, a subfolder)
+                videos:bool=False, # take video files too (`detect`)
                ) -> list:
     "The image files of `inputs` (chapter 12's `image_inputs`), what cannot be read sent to `on_error`, what is left out to `on_skip`."
     def skipped(path, why, unreadable):
-        msg = f"{shown(path)}: {why}"
+        msg = f"{safe_name(path)}: {why}"
         if not unreadable:
             if on_skip is not None: on_skip(path, msg)
         elif on_error is None: raise DataError(msg)
         else: on_error(path, msg)
-    return image_inputs(inputs, recursive=recursive, on_skip=skipped)
+    from mask_detection.reliability import IMAGE_SUFFIXES
+    from mask_detection.video import VIDEO_SUFFIXES
+    return image_inputs(inputs, recursive=recursive, on_skip=skipped, suffixes=IMAGE_SUFFIXES | VIDEO_SUFFIXES if videos else IMAGE_SUFFIXES)
 
 def classify_batches(files:list, # image files (`input_files`' output)
                      model=None, # a loaded classifier or a `.keras` path; default: the shipped model

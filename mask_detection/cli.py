@@ -15,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from . import __version__
-from .data import DataError, find_data, shown
+from .data import DataError, find_data, quiet_stderr, safe_name
 from .reliability import RowWriter, check_output_file
 from .models import MODELS, model_spec
 
@@ -100,10 +100,15 @@ def _parser() -> argparse.ArgumentParser:
     ptc.add_argument('--epochs', type=_at_least(1), help='most epochs (default 40)')
     ptc.add_argument('--limit', type=_at_least(1), help='use only this many faces per split (quick runs)')
     ptc.add_argument('--quiet', action='store_true', help='no line per epoch')
-    pd_ = sub.add_parser('detect', help='find every face in photos, label it, draw and count (chapter 15)',
+    pd_ = sub.add_parser('detect', help='find every face in photos, videos or a camera, label it, draw and count (chapters 15 and 17)',
                          description='Find and label every face in each photo; write detections.csv, counts.csv, photos.csv and drawn copies. '
-                                     'Each photo is committed as it finishes: run the same command again after a kill and it resumes.')
-    pd_.add_argument('photos', nargs='+', type=Path, metavar='PHOTO_OR_FOLDER', help='image files, or folders of them')
+                                     'Each photo is committed as it finishes: run the same command again after a kill and it resumes. '
+                                     'A video gets detections.csv (with frame and time_s), tracks.csv, counts.csv (per second) and annotated.mp4: '
+                                     'in OUT when it is the only input, else in OUT/videos/NAME.DIGEST/.')
+    pd_.add_argument('photos', nargs='*', type=Path, metavar='PHOTO_VIDEO_OR_FOLDER', help='image or video files, or folders of them')
+    pd_.add_argument('--camera', type=_at_least(0), metavar='INDEX', help="read a camera (0: the first) until q or Ctrl-C; shown in a window where there is one, written to OUT/annotated.mp4")
+    pd_.add_argument('--every', type=_at_least(1), default=_Later('mask_detection.video', 'DETECT_EVERY'),
+                     help='videos: find faces on every N-th frame and follow them between (default %(default)s; 1: every frame)')
     pd_.add_argument('--out', required=True, type=Path, help='folder for detections.csv, counts.csv, photos.csv and drawn/ (one run at a time)')
     pd_.add_argument('--model', type=Path, help='a .keras classifier (default: the shipped one)')
     pd_.add_argument('--min-score', type=float, default=_Later('mask_detection.detect', 'DETECT_MIN_SCORE'), help='drop detections scored lower (default %(default)s)')
@@ -127,11 +132,7 @@ def _quiet_tensorflow():
     "Import TensorFlow with its start-up log lines silenced (they reach stderr before any setting can stop them)."
     if 'tensorflow' not in sys.modules:
         os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
-        sys.stderr.flush(); saved = os.dup(2)
-        try:
-            with open(os.devnull, 'w') as null: os.dup2(null.fileno(), 2)
-            import tensorflow, keras
-        finally: os.dup2(saved, 2); os.close(saved)
+        with quiet_stderr(): import tensorflow, keras
     import absl.logging, tensorflow
     absl.logging.set_verbosity(absl.logging.ERROR); tensorflow.get_logger().setLevel('ERROR')
     warnings.filterwarnings('ignore', module='keras'); warnings.filterwarnings('ignore', module='tensorflow')
@@ -181,18 +182,18 @@ def _cmd_evaluate(args) -> int:
 
 def _say(command:str, message:str):
     "One line on stderr, whatever the message holds."
-    print(f"mask-detection {command}: {' '.join(shown(message).split())}", file=sys.stderr)
+    print(f"mask-detection {command}: {' '.join(safe_name(message).split())}", file=sys.stderr)
 
 class _Inputs:
     "The inputs of classify or detect: each listed once, what is left out said in one line, the unreadable counted for the exit status."
-    def __init__(self, command:str, paths:list, recursive:bool):
+    def __init__(self, command:str, paths:list, recursive:bool, videos:bool=False):
         self.command, self.unreadable, self.skipped = command, [], []
         missing = [p for p in paths if not p.exists() and not p.is_symlink()]
-        if missing: raise FileNotFoundError(f"{shown(missing[0])}: no such file or folder")
+        if missing: raise FileNotFoundError(f"{safe_name(missing[0])}: no such file or folder")
         from mask_detection.classifier import input_files   # numpy, pandas and PIL; TensorFlow only when a model is loaded
-        self.files = input_files(paths, self.error, recursive, self.skip)
+        self.files = input_files(paths, self.error, recursive, self.skip, videos=videos)
         if not self.files and not self.unreadable:
-            raise DataError(f"no image files in {', '.join(shown(p) for p in paths)}" +
+            raise DataError(f"no image files in {', '.join(safe_name(p) for p in paths)}" +
                             (' (--recursive reads the folders inside)' if any(p.is_dir() for p in self.skipped) else ''))
     def error(self, path, message): self.unreadable.append(path); _say(self.command, f"cannot read {message}")
     def skip(self, path, message): self.skipped.append(path); _say(self.command, f"skipped {message}")
@@ -228,25 +229,46 @@ def _cmd_train_classifier(args) -> int:
     return 0
 
 def _cmd_detect(args) -> int:
+    if bool(args.photos) == (args.camera is not None): raise DataError('name photos, videos or folders, or --camera, not both and not neither')
     if args.model is not None and not args.model.is_file(): raise FileNotFoundError(f"--model {args.model}: no such file")
-    if args.out.exists() and not args.out.is_dir(): raise DataError(f"--out {shown(args.out)}: exists and is not a folder")
+    if args.out.exists() and not args.out.is_dir(): raise DataError(f"--out {safe_name(args.out)}: exists and is not a folder")
     if any(p.exists() and p.is_file() and args.out.exists() and os.path.samefile(p, args.out) for p in args.photos):
-        raise DataError(f"--out {shown(args.out)}: is one of the inputs")
-    inputs = _Inputs('detect', args.photos, args.recursive)
+        raise DataError(f"--out {safe_name(args.out)}: is one of the inputs")
     out = args.out.resolve()
     if args.recursive and any(p.is_dir() and (out == p.resolve() or p.resolve() in out.parents) for p in args.photos):
-        raise DataError(f"--out {shown(args.out)}: is inside a folder read with --recursive (a rerun would read its drawn copies); choose a folder outside it")
+        raise DataError(f"--out {safe_name(args.out)}: is inside a folder read with --recursive (a rerun would read its drawn copies); choose a folder outside it")
+    inputs = _Inputs('detect', args.photos, args.recursive, videos=True) if args.photos else None
     try: args.out.mkdir(parents=True, exist_ok=True)
-    except OSError as e: raise DataError(f"--out {shown(args.out)}: cannot create the folder ({e.strerror or e})") from None
-    check_output_file(args.out/'counts.csv', inputs.files, header='file,masked,unmasked,incorrect')   # writable, and not a file of someone else's
+    except OSError as e: raise DataError(f"--out {safe_name(args.out)}: cannot create the folder ({e.strerror or e})") from None
+    from mask_detection.video import VIDEO_COUNT_COLUMNS
+    check_output_file(args.out/'counts.csv', inputs.files if inputs else [],   # writable, and not a file of someone else's
+                      header={'file,masked,unmasked,incorrect', ','.join(VIDEO_COUNT_COLUMNS)})
     _quiet_tensorflow()
-    from mask_detection.detect import detect_to_folder
-    resumed = []
-    done, dets, counts, _ = detect_to_folder(inputs.files, args.out, model=args.model, min_score=_value(args.min_score), drawn=not args.no_drawn,
-                                             on_error=inputs.error, progress=_progress(args), on_resume=resumed.append)
-    kept = f" ({resumed[0]} kept from an earlier run)" if resumed and resumed[0] else ''
-    print(f"{len(done)} photos{kept}, {len(dets)} faces: {counts.masked.sum()} masked, {counts.unmasked.sum()} unmasked, "
-          f"{counts.incorrect.sum()} worn incorrectly; {len(inputs.unreadable)} unreadable, {len(inputs.skipped)} skipped. Written to {args.out}")
+    from mask_detection.video import detect_video, is_video
+    kw = dict(model=args.model, min_score=_value(args.min_score))
+    if args.camera is not None:
+        s = detect_video(args.camera, args.out, every=_value(args.every), show=True, progress=_progress(args), **kw)
+        print(f"camera {args.camera}: {s['frames']} frames, {s['tracks']} people followed. Written to {args.out}")
+        return 0
+    photos = [f for f in inputs.files if not is_video(f)]
+    videos = [f for f in inputs.files if is_video(f)]
+    if photos:
+        from mask_detection.detect import detect_to_folder
+        resumed = []
+        done, dets, counts, _ = detect_to_folder(photos, args.out, drawn=not args.no_drawn, on_error=inputs.error, progress=_progress(args),
+                                                 on_resume=resumed.append, **kw)
+        kept = f" ({resumed[0]} kept from an earlier run)" if resumed and resumed[0] else ''
+        print(f"{len(done)} photos{kept}, {len(dets)} faces: {counts.masked.sum()} masked, {counts.unmasked.sum()} unmasked, "
+              f"{counts.incorrect.sum()} worn incorrectly; {len(inputs.unreadable)} unreadable, {len(inputs.skipped)} skipped. Written to {args.out}")
+    for v in videos:
+        from mask_detection.detect import drawn_name
+        folder = args.out if len(videos) == 1 and not photos else args.out/'videos'/drawn_name(v)[:-len('.png')]
+        try: s = detect_video(v, folder, every=_value(args.every), annotated=not args.no_drawn, progress=_progress(args),
+                              on_error=inputs.error, **kw)
+        except DataError as e: inputs.error(v, str(e)); continue
+        again = f", {s['resumed']} of its detected frames kept from an earlier run" if s['resumed'] else ''
+        print(f"{safe_name(v)}: {s['frames']} frames in {s['seconds']:.1f} s ({s['frames'] / max(s['seconds'], 1e-9):.1f} frames/s{again}), "
+              f"{s['tracks']} people followed. Written to {folder}")
     return inputs.status()
 
 COMMANDS = {'prepare': _cmd_prepare, 'train': _cmd_train, 'evaluate': _cmd_evaluate,

@@ -5,15 +5,17 @@
 # %% auto #0
 __all__ = ['LABELS', 'LABEL_IDS', 'LABEL_COLORS', 'MODEL_CLASSES', 'KAGGLE_HANDLE', 'DATA_ENV', 'WORK_ENV', 'MAX_FILE_BYTES',
            'MAX_PIXELS', 'TMP_PREFIX', 'DataError', 'DataSource', 'check_data_dir', 'sample_dir', 'find_data',
-           'photo_names', 'work_dir', 'shown', 'read_file', 'decode_photo', 'load_photo', 'atomic_write', 'write_text',
-           'sha256', 'clean_temporaries']
+           'photo_names', 'work_dir', 'safe_name', 'read_file', 'decode_photo', 'load_photo', 'quiet_stderr',
+           'atomic_write', 'write_text', 'sha256', 'clean_temporaries']
 
 # %% ../nbs/01_problem.ipynb #f5794f64
+import contextlib
 import hashlib
 import io
 import os
 import stat
 import sys
+import threading
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,7 +129,7 @@ def work_dir(data:DataSource, # the dataset whose artefacts are kept
 # %% ../nbs/01_problem.ipynb #a11ce001
 MAX_FILE_BYTES = 64 * 2**20  # an annotation or photo bigger than this is refused
 
-def shown(path) -> str:
+def safe_name(path) -> str:
     "A path as one line of text: control characters (a newline in a file name, say) written as escapes, as `ls -b` shows them."
     return ''.join(c if c.isprintable() or c == ' ' else repr(c)[1:-1] for c in str(path))
 
@@ -136,7 +138,7 @@ def read_file(path, # a file expected to be a regular file
               name=None, # how messages call the file (default: its path)
              ) -> bytes:
     "The bytes of a regular file of at most `max_bytes`; a FIFO, device, folder or oversized file raises `DataError`."
-    path = Path(path); name = shown(name or path)
+    path = Path(path); name = safe_name(name or path)
     try: fd = os.open(path, os.O_RDONLY | getattr(os, 'O_NONBLOCK', 0))  # a FIFO opens at once and is refused below
     except FileNotFoundError: raise DataError(f"{name}: file not found") from None
     except OSError as e: raise DataError(f"{name}: cannot open ({e.strerror or e})") from None
@@ -167,7 +169,7 @@ def decode_photo(raw:bytes, # the bytes of a PNG or JPEG file
                  max_pixels:int=MAX_PIXELS, # refuse photos declaring more pixels
                 ) -> np.ndarray:
     "Decode image bytes to RGB `uint8` (H, W, 3) as a viewer shows them (turned upright by the EXIF orientation tag), checking the declared size before decoding."
-    name, buf = shown(name), io.BytesIO(raw)
+    name, buf = safe_name(name), io.BytesIO(raw)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter('ignore', Image.DecompressionBombWarning)  # the budget below is stricter
@@ -188,6 +190,18 @@ def load_photo(path, # a PNG or JPEG file
 
 # %% ../nbs/01_problem.ipynb #a11ce003
 TMP_PREFIX = '.tmp.'  # temporaries are `.tmp.<pid>.<name>`, beside the file they become
+
+_STDERR = threading.Lock()
+
+@contextlib.contextmanager
+def quiet_stderr():
+    "File descriptor 2 sent to the null device for the block: the lines C and C++ libraries print there (TensorFlow's start-up, TensorFlow Lite's delegate, FFmpeg's complaints) stay out of a command's output and a notebook's."
+    with _STDERR:
+        sys.stderr.flush(); saved = os.dup(2)
+        try:
+            with open(os.devnull, 'w') as null: os.dup2(null.fileno(), 2)
+            yield
+        finally: os.dup2(saved, 2); os.close(saved)
 
 def atomic_write(path, # the file to (over)write
                  write, # called with a temporary path in the same folder; writes the content there

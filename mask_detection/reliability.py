@@ -113,7 +113,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from .data import DataError, shown
+from .data import DataError, safe_name
 
 
 # %% ../nbs/12_reliability.ipynb #f11e5a02
@@ -154,7 +154,7 @@ def image_inputs(inputs, # image files and folders of them, as a user names them
         if p.is_dir(): walk(p)
         elif p.exists(): add(p)
         elif p.is_symlink(): skip(p, 'a link to nothing', True)
-        else: raise DataError(f"{shown(p)}: no such file or folder")
+        else: raise DataError(f"{safe_name(p)}: no such file or folder")
     return out
 
 
@@ -165,24 +165,24 @@ def _same_file(a:Path, b:Path) -> bool:
 
 def check_output_file(path, # the file a command is asked to write
                       inputs=(), # the files it reads: the output may not be one of them
-                      header:str=None, # the first line of a file this command writes: only such a file is replaced
+                      header=None, # the first line of a file this command writes (or a set of them): only such a file is replaced
                       overwrite:bool=False, # replace any existing regular file
                      ) -> Path:
     "Refuse, before any work, an output that is one of the inputs, a folder, an existing file this command did not write (unless `overwrite`), or a place that cannot be written."
     path = Path(path)
-    if any(_same_file(path, i) for i in inputs): raise DataError(f"{shown(path)}: is one of the inputs; write the output elsewhere")
-    if path.is_dir(): raise DataError(f"{shown(path)}: is a folder; name a file")
+    if any(_same_file(path, i) for i in inputs): raise DataError(f"{safe_name(path)}: is one of the inputs; write the output elsewhere")
+    if path.is_dir(): raise DataError(f"{safe_name(path)}: is a folder; name a file")
     if path.exists() or path.is_symlink():
-        if not path.is_file(): raise DataError(f"{shown(path)}: exists and is not a regular file")
+        if not path.is_file(): raise DataError(f"{safe_name(path)}: exists and is not a regular file")
         if not overwrite:
             with open(path, 'rb') as f: first = f.readline().decode('utf-8', 'replace').rstrip('\r\n')
-            if header is None or first != header:
-                raise DataError(f"{shown(path)}: exists and was not written by this command; --overwrite replaces it")
+            if first not in ({header} if isinstance(header, str) else set(header or ())):
+                raise DataError(f"{safe_name(path)}: exists and was not written by this command; --overwrite replaces it")
     folder = path.parent
-    if not folder.is_dir(): raise DataError(f"{shown(folder)}: no such folder")
+    if not folder.is_dir(): raise DataError(f"{safe_name(folder)}: no such folder")
     probe = folder/f'.tmp.{os.getpid()}.probe'
     try: probe.touch(); probe.unlink()
-    except OSError as e: raise DataError(f"{shown(folder)}: cannot write there ({e.strerror or e})") from None
+    except OSError as e: raise DataError(f"{safe_name(folder)}: cannot write there ({e.strerror or e})") from None
     return path
 
 
@@ -202,7 +202,7 @@ class RowWriter:
 
     def _guard(self, fn):
         try: return fn()
-        except OSError as e: raise OSError(e.errno, f"cannot write {shown(self.path)}: {e.strerror or e}") from None
+        except OSError as e: raise OSError(e.errno, f"cannot write {safe_name(self.path)}: {e.strerror or e}") from None
 
     def write(self, rows, # an iterable of row sequences, or a DataFrame with the table's columns
              ):
@@ -225,12 +225,12 @@ class OutputLock:
         try: import fcntl
         except ImportError: return self   # no advisory locks on this system
         try: self.file = open(self.folder/'.lock', 'a+')
-        except OSError as e: raise DataError(f"{shown(self.folder)}: cannot write there ({e.strerror or e})") from None
+        except OSError as e: raise DataError(f"{safe_name(self.folder)}: cannot write there ({e.strerror or e})") from None
         try: fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             self.file.seek(0); pid = self.file.read().strip() or '?'
             self.file.close(); self.file = None
-            raise DataError(f"{shown(self.folder)}: another run (process {pid}) is writing there; wait for it or choose another folder") from None
+            raise DataError(f"{safe_name(self.folder)}: another run (process {pid}) is writing there; wait for it or choose another folder") from None
         self.file.seek(0); self.file.truncate(); self.file.write(str(os.getpid())); self.file.flush()
         return self
 
