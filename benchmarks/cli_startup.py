@@ -2,7 +2,7 @@
 for this checkout and, with `--before DIR`, for another checkout of the package (an earlier version) run the same way.
 
 The versions alternate over `--repeats` rounds and the median is kept, so a busy machine slows both alike. Results go to
-results/cli_startup.csv (version, what, median seconds, ratio to this checkout).
+mask_detection/cli_startup.csv, installed with the package (version, what, median seconds, ratio to this checkout).
 
     python benchmarks/cli_startup.py [--before DIR] [--repeats 7]
 """
@@ -47,7 +47,7 @@ def main():
     t = pd.DataFrame(rows)
     now = t[t.version == 'this checkout'].set_index('what').median_s
     t['ratio_to_this_checkout'] = (t.median_s / t.what.map(now)).round(2)
-    t.to_csv(ROOT/'results'/'cli_startup.csv', index=False)
+    t.to_csv(ROOT/'mask_detection'/'cli_startup.csv', index=False)
     print(t.to_string(index=False))
 
 

@@ -5,7 +5,7 @@ in faces kept against finding faces on every frame, and the process's memory ove
 A face of the every-frame run counts as kept when the other run has a box on the same frame overlapping it by IoU 0.5
 or more. The long clip (10 minutes by default) runs with `DETECT_EVERY`; a thread samples the resident memory every
 2 seconds. TensorFlow and the face finder use the machine's cores as `detect` does. Results go to
-results/video_speed.csv and results/video_memory.csv (chapter 17 shows them).
+mask_detection/video_speed.csv and mask_detection/video_memory.csv (installed with the package; chapters 16 and 17 show them).
 
     python benchmarks/video_speed.py [--seconds 20] [--every 1 3 6 10] [--long-minutes 10]
 """
@@ -61,7 +61,7 @@ def main():
                          faces_kept_vs_every_frame=round(kept(base, dets), 3) if base is not None else None,
                          default=every == DETECT_EVERY, machine=machine))
         print(rows[-1], flush=True)
-    pd.DataFrame(rows).to_csv(ROOT/'results'/'video_speed.csv', index=False)
+    pd.DataFrame(rows).to_csv(ROOT/'mask_detection'/'video_speed.csv', index=False)
     if a.long_minutes:
         # made in another process, so that the enlarged photos are not counted in this one's memory; a slow pan (400 px per photo)
         import subprocess, sys
@@ -78,7 +78,7 @@ def main():
         m = pd.DataFrame(samples, columns=['wall_s', 'rss_mb'])
         m['video_minute'] = (m.wall_s / s['seconds'] * a.long_minutes).round(2)
         m['rss_mb'] = m.rss_mb.round(0)
-        m.to_csv(ROOT/'results'/'video_memory.csv', index=False)
+        m.to_csv(ROOT/'mask_detection'/'video_memory.csv', index=False)
         print(f"long clip: {s['frames']} frames in {s['seconds']:.0f} s ({s['frames'] / s['seconds']:.1f} frames/s); resident memory "
               f"{m.rss_mb.iloc[len(m) // 10]:.0f} MB at a tenth of the way, {m.rss_mb.max():.0f} MB at most, {m.rss_mb.iloc[-1]:.0f} MB at the end")
 
