@@ -113,6 +113,7 @@ def _parser() -> argparse.ArgumentParser:
     pd_.add_argument('--model', type=Path, help='a .keras classifier (default: the shipped one)')
     pd_.add_argument('--min-score', type=float, default=_Later('mask_detection.detect', 'DETECT_MIN_SCORE'), help='drop detections scored lower (default %(default)s)')
     pd_.add_argument('--no-drawn', action='store_true', help='do not write drawn copies')
+    pd_.add_argument('--overwrite', action='store_true', help="write into an OUT whose counts.csv this command did not write")
     pd_.add_argument('--recursive', action='store_true', help='also read folders inside the folders given')
     pd_.add_argument('--quiet', action='store_true', help='no progress bar (none is shown either when stderr is not a terminal)')
     return p
@@ -242,7 +243,7 @@ def _cmd_detect(args) -> int:
     except OSError as e: raise DataError(f"--out {safe_name(args.out)}: cannot create the folder ({e.strerror or e})") from None
     from mask_detection.video import VIDEO_COUNT_COLUMNS
     check_output_file(args.out/'counts.csv', inputs.files if inputs else [],   # writable, and not a file of someone else's
-                      header={'file,masked,unmasked,incorrect', ','.join(VIDEO_COUNT_COLUMNS)})
+                      header={'file,masked,unmasked,incorrect', ','.join(VIDEO_COUNT_COLUMNS)}, overwrite=args.overwrite)
     _quiet_tensorflow()
     from mask_detection.video import detect_video, is_video
     kw = dict(model=args.model, min_score=_value(args.min_score))

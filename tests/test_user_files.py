@@ -112,6 +112,10 @@ def test_classify_never_writes_over_an_input_or_a_file_it_did_not_write(tmp_path
     assert run_cli('classify', folder, '--csv', tmp_path/'labels.csv').returncode == 0          # its own table: replaced
     assert run_cli('classify', folder, '--csv', notes, '--overwrite').returncode == 0           # anyone's, when asked
     assert len(pd.read_csv(notes)) == len(pd.read_csv(tmp_path/'labels.csv')) == 6
+    theirs = tmp_path/'theirs'; theirs.mkdir(); (theirs/'counts.csv').write_text('name,total\n')   # detect's --out holding someone else's counts.csv
+    r = run_cli('detect', victim, '--out', theirs)
+    assert r.returncode == 1 and 'not written by this command' in r.stderr and (theirs/'counts.csv').read_text() == 'name,total\n'
+    assert run_cli('detect', victim, '--out', theirs, '--overwrite').returncode == 0
 
 
 # 3. Crafted models
