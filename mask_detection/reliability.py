@@ -197,7 +197,7 @@ class RowWriter:
         self.path, self.columns, self.owned = Path(path), list(columns), stream is None
         fresh = stream is not None or not (append and self.path.is_file() and self.path.stat().st_size)
         self.file = stream if stream is not None else self._guard(lambda: open(self.path, 'w' if fresh else 'a', newline='', encoding='utf-8'))
-        self.csv = csv.writer(self.file)
+        self.csv = csv.writer(self.file, lineterminator='\n')   # as pandas writes: one kind of line end in a file it appends to
         if fresh: self.write([self.columns])
 
     def _guard(self, fn):
