@@ -241,9 +241,10 @@ def _cmd_detect(args) -> int:
     inputs = _Inputs('detect', args.photos, args.recursive, videos=True) if args.photos else None
     try: args.out.mkdir(parents=True, exist_ok=True)
     except OSError as e: raise DataError(f"--out {safe_name(args.out)}: cannot create the folder ({e.strerror or e})") from None
+    from mask_detection.detect import COUNT_NAMES, drawn_name
     from mask_detection.video import VIDEO_COUNT_COLUMNS
     check_output_file(args.out/'counts.csv', inputs.files if inputs else [],   # writable, and not a file of someone else's
-                      header={'file,masked,unmasked,incorrect', ','.join(VIDEO_COUNT_COLUMNS)}, overwrite=args.overwrite)
+                      header={','.join(['file', *COUNT_NAMES.values()]), ','.join(VIDEO_COUNT_COLUMNS)}, overwrite=args.overwrite)
     _quiet_tensorflow()
     from mask_detection.video import detect_video, is_video
     kw = dict(model=args.model, min_score=_value(args.min_score))
@@ -262,7 +263,6 @@ def _cmd_detect(args) -> int:
         print(f"{len(done)} photos{kept}, {len(dets)} faces: {counts.masked.sum()} masked, {counts.unmasked.sum()} unmasked, "
               f"{counts.incorrect.sum()} worn incorrectly; {len(inputs.unreadable)} unreadable, {len(inputs.skipped)} skipped. Written to {args.out}")
     for v in videos:
-        from mask_detection.detect import drawn_name
         folder = args.out if len(videos) == 1 and not photos else args.out/'videos'/drawn_name(v)[:-len('.png')]
         try: s = detect_video(v, folder, every=_value(args.every), annotated=not args.no_drawn, progress=_progress(args),
                               on_error=inputs.error, **kw)

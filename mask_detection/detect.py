@@ -5,14 +5,14 @@
 # %% auto #0
 __all__ = ['FINDER_TILES', 'FINDER_OVERLAP', 'FINDER_MIN_SCORE', 'MAX_SIDE', 'REFINER_SIZE', 'REFINER_CONTEXT',
            'REFINER_FACE_IOU', 'REFINER_BOX_IOU', 'REFINER_NMS', 'REFINER_PASSES', 'REFINER_OUTPUTS', 'REFINER_JITTER',
-           'SHIPPED_CORRECTION', 'DETECT_MIN_SCORE', 'DETECT_COLUMNS', 'TWO_CLASSES', 'WIDTH_BINS', 'DRAW_MAX_SIDE',
-           'PHOTO_COLUMNS', 'DRAWN_RE', 'nms', 'tile_windows', 'FaceFinder', 'box_iou', 'BoxCorrection', 'found_table',
-           'fit_correction', 'candidate_crops', 'box_offsets', 'apply_offsets', 'jittered_boxes', 'refiner_data',
-           'RefinerConfig', 'box_refiner', 'refiner_dataset', 'shipped_refiner_path', 'load_refiner', 'fit_refiner',
-           'refine_boxes', 'refine_repeatedly', 'shipped_refiner', 'as_refiner', 'label_boxes', 'label_confidence',
-           'corrected_labels', 'detect_photo', 'photo_detections', 'detect', 'match_detections', 'voc_ap',
-           'evaluate_detections', 'photo_counts', 'label_found', 'plot_pr', 'draw_detections', 'save_drawn',
-           'drawn_name', 'run_settings', 'detect_to_folder']
+           'SHIPPED_CORRECTION', 'DETECT_MIN_SCORE', 'DETECT_COLUMNS', 'TWO_CLASSES', 'WIDTH_BINS', 'COUNT_NAMES',
+           'DRAW_MAX_SIDE', 'PHOTO_COLUMNS', 'DRAWN_RE', 'nms', 'tile_windows', 'FaceFinder', 'box_iou',
+           'BoxCorrection', 'found_table', 'fit_correction', 'candidate_crops', 'box_offsets', 'apply_offsets',
+           'jittered_boxes', 'refiner_data', 'RefinerConfig', 'box_refiner', 'refiner_dataset', 'shipped_refiner_path',
+           'load_refiner', 'fit_refiner', 'refine_boxes', 'refine_repeatedly', 'shipped_refiner', 'as_refiner',
+           'label_boxes', 'label_confidence', 'corrected_labels', 'detect_photo', 'photo_detections', 'detect',
+           'match_detections', 'voc_ap', 'evaluate_detections', 'photo_counts', 'label_found', 'plot_pr',
+           'draw_detections', 'save_drawn', 'drawn_name', 'run_settings', 'detect_to_folder']
 
 # %% ../nbs/15_detection.ipynb #02a09e73
 import functools
@@ -558,13 +558,14 @@ def evaluate_detections(dets:pd.DataFrame, # all detections, down to a low score
     for b, f in pd.Series(found, truth.index).groupby(width, observed=False): out[f'face recall {b}'] = f.mean()
     return pd.Series(out)
 
+COUNT_NAMES = {'with_mask': 'masked', 'without_mask': 'unmasked', 'mask_weared_incorrect': 'incorrect'}  # the columns of counts.csv, photos' and videos'
+
 def photo_counts(dets:pd.DataFrame, # detections at `detect`'s threshold
                  files=None, # every photo to list (photos without detections get zeros)
                 ) -> pd.DataFrame:
     "Faces per photo: masked (with_mask), unmasked (without_mask), incorrect (mask_weared_incorrect)."
-    names = {'with_mask': 'masked', 'without_mask': 'unmasked', 'mask_weared_incorrect': 'incorrect'}
-    t = pd.crosstab(dets.file, dets.label.map(names)) if len(dets) else pd.DataFrame(index=pd.Index([], name='file'))
-    t = t.reindex(columns=list(names.values()), fill_value=0).astype(int)
+    t = pd.crosstab(dets.file, dets.label.map(COUNT_NAMES)) if len(dets) else pd.DataFrame(index=pd.Index([], name='file'))
+    t = t.reindex(columns=list(COUNT_NAMES.values()), fill_value=0).astype(int)
     if files is not None: t = t.reindex(pd.Index(files, name='file'), fill_value=0)
     return t.rename_axis(index='file', columns=None)
 

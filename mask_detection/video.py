@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .data import LABEL_COLORS, LABELS, DataError, atomic_write, quiet_stderr, safe_name
+from .detect import COUNT_NAMES
 
 # %% ../nbs/17_video.ipynb #v1de0a02
 VIDEO_SUFFIXES = frozenset({'.mp4', '.m4v', '.mov', '.avi', '.mkv', '.webm', '.mpg', '.mpeg', '.wmv', '.flv', '.3gp'})  # file names taken for videos
@@ -120,7 +121,7 @@ class IoUTracker:
 # %% ../nbs/17_video.ipynb #v1de0a04
 VIDEO_COLUMNS = ['frame', 'time_s', 'track', 'xmin', 'ymin', 'xmax', 'ymax', 'label', 'score']  # detections.csv of a video: one row per face per frame
 TRACK_COLUMNS = ['track', 'first_frame', 'last_frame', 'first_s', 'last_s', 'frames', 'label', 'probability']  # tracks.csv: one row per face followed
-VIDEO_COUNT_COLUMNS = ['second', 'masked', 'unmasked', 'incorrect']  # counts.csv of a video: people seen in each second, by their track's label
+VIDEO_COUNT_COLUMNS = ['second', *COUNT_NAMES.values()]  # counts.csv of a video: people seen in each second, by their track's label
 KEYFRAME_COLUMNS = ['frame', 'settings', 'faces']  # keyframes.csv: each detected frame's faces (box, 3 probabilities, score), its commit point
 _BGR = {'green': (0, 160, 0), 'red': (0, 0, 220), 'yellow': (0, 210, 230)}
 
@@ -146,7 +147,7 @@ def draw_faces_bgr(frame:np.ndarray, # a BGR frame, drawn on in place
         cv2.rectangle(frame, (int(x0), int(y0)), (int(x1), int(y1)), c, 2)
         cv2.putText(frame, f'{t.id} {t.label}', (int(x0), max(12, int(y0) - 4)), cv2.FONT_HERSHEY_SIMPLEX, 0.4, c, 1, cv2.LINE_AA)
     if counts is not None:
-        text = f"people: {counts.get('with_mask', 0)} masked, {counts.get('without_mask', 0)} unmasked, {counts.get('mask_weared_incorrect', 0)} incorrect"
+        text = 'people: ' + ', '.join(f'{counts.get(label, 0)} {name}' for label, name in COUNT_NAMES.items())
         cv2.rectangle(frame, (0, 0), (8 + 7 * len(text), 22), (0, 0, 0), -1)
         cv2.putText(frame, text, (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1, cv2.LINE_AA)
     return frame
@@ -209,7 +210,7 @@ def detect_video(source, # a video file, or a camera's index (an int)
         writer = cv2.VideoWriter(str(tmp_video), cv2.VideoWriter_fourcc(*'mp4v'), fps, (w, h)) if annotated else None
         if writer is not None and not writer.isOpened(): raise DataError(f"{safe_name(out/'annotated.mp4')}: cannot write the video")
         window = show and camera and _has_window()
-        tracker, counted, seen = IoUTracker(), {}, set()
+        tracker = IoUTracker()
         stats = dict(frames=0, detected=0, resumed=0, seconds=0.0)
         t0 = time.perf_counter()
         bar = tqdm(total=max_frames or total, disable=not progress, unit='frame', desc='video')
@@ -221,9 +222,7 @@ def detect_video(source, # a video file, or a camera's index (an int)
             if not camera: ledger.write(ledger_rows({i: (b, p, s)}))   # this frame's commit point
             return b, p, s
         def emit(i, img, faces, scores):
-            for (t, box), sc in zip(faces, scores):
-                rows.write([(i, round(i / fps, 3), t.id, *np.round(box, 1), t.label, round(float(sc), 4))])
-                if t.id not in seen: seen.add(t.id)
+            rows.write([(i, round(i / fps, 3), t.id, *np.round(box, 1), t.label, round(float(sc), 4)) for (t, box), sc in zip(faces, scores)])
             if writer is not None or window:
                 tally = {}
                 for t in tracker.all(): tally[t.label] = tally.get(t.label, 0) + 1
@@ -279,7 +278,8 @@ def _has_window() -> bool:
     "Whether OpenCV can show a window here (a desktop build with a display)."
     import cv2
     if sys.platform.startswith('linux') and not os.environ.get('DISPLAY'): return False
-    return 'GUI' in cv2.getBuildInformation() and 'NONE' not in cv2.getBuildInformation().split('GUI:')[1].split('\n')[1]
+    build = cv2.getBuildInformation()
+    return 'GUI:' in build and 'NONE' not in build.split('GUI:')[1].split('\n')[1]
 
 def finish_video(out:Path, tracks:list, fps:float):
     "tracks.csv (each face followed, its frames and one label from the mean of its probabilities), detections.csv's labels made that one label, and counts.csv (people seen in each second, by that label)."
@@ -293,9 +293,8 @@ def finish_video(out:Path, tracks:list, fps:float):
                      columns=['track', 'first_frame', 'last_frame', 'frames', 'label', 'probability'])
     t.insert(3, 'first_s', (t.first_frame / fps).round(3)); t.insert(4, 'last_s', (t.last_frame / fps).round(3))
     atomic_write(out/'tracks.csv', lambda tmp: t[TRACK_COLUMNS].to_csv(tmp, index=False))
-    names = {'with_mask': 'masked', 'without_mask': 'unmasked', 'mask_weared_incorrect': 'incorrect'}
-    per = dets.assign(second=(dets.time_s // 1).astype(int), who=dets.track.map(label).map(names)).drop_duplicates(['second', 'track'])
-    c = pd.crosstab(per.second, per.who).reindex(columns=list(names.values()), fill_value=0) if len(per) else pd.DataFrame(columns=list(names.values()))
+    per = dets.assign(second=(dets.time_s // 1).astype(int), who=dets.track.map(label).map(COUNT_NAMES)).drop_duplicates(['second', 'track'])
+    c = pd.crosstab(per.second, per.who).reindex(columns=list(COUNT_NAMES.values()), fill_value=0) if len(per) else pd.DataFrame(columns=list(COUNT_NAMES.values()))
     seconds = int(dets.time_s.max() // 1) + 1 if len(dets) else 0
     c = c.reindex(range(seconds), fill_value=0).rename_axis('second').reset_index()
     atomic_write(out/'counts.csv', lambda tmp: c[VIDEO_COUNT_COLUMNS].to_csv(tmp, index=False))
