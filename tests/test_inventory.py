@@ -208,3 +208,17 @@ def test_caption_text(row):
             if not rest or rest.startswith('('): return
     pytest.fail(f'{item}: nbs/{name} cell {i}: caption {got!r} does not start with the inventory caption '
                 f'{accepted!r} (only a remark in parentheses may follow)')
+
+
+# ------------------------------------------------- one record of the third model's runs
+
+def test_results_cnn3_is_the_latest_recorded_run():
+    """`results/results.csv` (the home page's table) carries the last full run of the third model
+    recorded in `mask_detection/cnn3_runs.csv`, the record chapter 9.1.3 shows."""
+    with open(ROOT/'mask_detection'/'cnn3_runs.csv', newline='', encoding='utf-8') as f: last = list(csv.DictReader(f))[-1]
+    with open(ROOT/'results'/'results.csv', newline='', encoding='utf-8') as f:
+        ours = {r['split']: r for r in csv.DictReader(f) if r['model'] == 'cnn3'}
+    for split in ('train', 'dev', 'test'):
+        acc, f1 = float(ours[split]['our_accuracy']), float(ours[split]['our_f1_without_mask'])
+        assert abs(acc - (1 - float(last[f'{split}_error']))) < 1e-4, f'cnn3 {split} accuracy {acc} is not run {last["run"]} of cnn3_runs.csv'
+        assert abs(f1 - float(last[f'{split}_f1'])) < 1e-4, f'cnn3 {split} F1 {f1} is not run {last["run"]} of cnn3_runs.csv'
