@@ -60,7 +60,7 @@ def _wrap(img, width:int, gap:int=12):
 
 def layered_view(model:keras.Model, # a built model
                  max_width:int=None, # wrap drawings wider than this many pixels into stacked strips
-                 **kwargs, # passed to `visualkeras.layered_view`
+                 **kwargs, # passed to visualkeras.layered_view
                 ):
     "visualkeras' layered drawing of `model`, on Keras 3 too."
     import visualkeras
@@ -81,7 +81,7 @@ def graphviz_program():
 
 def plot_model(model:keras.Model, path, # the image file to write; its suffix picks the format (png, svg, ...)
                show_shapes:bool=True, show_layer_names:bool=False,
-               **kwargs, # passed to `keras.utils.model_to_dot` (`dpi`, `rankdir`, `show_layer_activations`, ...)
+               **kwargs, # passed to keras.utils.model_to_dot (dpi, rankdir, show_layer_activations, ...)
               ):
     "`keras.utils.plot_model`'s drawing, written to `path` with `graphviz_program()`; returns the image for display."
     prog = graphviz_program()

@@ -106,7 +106,7 @@ def _cut_photo(path:Path, # the photo file
                out_dir:Path, # the crop folder, where recorded crops are checked
                faces:list, # (crop name, box, face number, (photo SHA-256, crop SHA-256) recorded for the same box and size, or None)
                level:int=PNG_LEVEL, # zlib level of the PNGs
-               stretch:bool=False, # stretch each crop's values to 0-255 (`stretch_contrast`), as the report's `save_img(scale=True)`
+               stretch:bool=False, # stretch each crop's values to 0-255 (stretch_contrast), as the report's save_img(scale=True)
               ) -> tuple:
     "Read, hash and cut one photo: (its SHA-256 or None, one (status, PNG bytes and SHA-256, or a note) per face, whether it decoded)."
     try: raw = read_file(path, name=photo)
@@ -138,7 +138,7 @@ def default_workers() -> int:
     "The cores this process may use."
     return len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count() or 1
 
-def _in_order(tasks:list, # argument tuples of `_cut_photo`
+def _in_order(tasks:list, # argument tuples of _cut_photo
               workers:int, # processes; 1 runs them here, one by one
               ahead:int=4, # photos queued per worker
              ):
@@ -163,7 +163,7 @@ def save_crops(faces:pd.DataFrame, # chapter 4's table; its index numbers the fa
                progress:bool=True, # show a progress bar over photos
                checkpoint_every:int=50, # photos cut between two manifest writes
                workers:int=None, # processes cutting photos (default: one per core; 1: no pool)
-               stretch:bool=False, # the report's `save_img(..., scale=True)`: each crop stretched to 0-255
+               stretch:bool=False, # the report's save_img(..., scale=True): each crop stretched to 0-255
               ) -> pd.DataFrame:
     "Crop and save every face whose crop is missing or stale; return one row per face with its file name and status."
     out_dir = Path(out_dir); out_dir.mkdir(parents=True, exist_ok=True)

@@ -51,7 +51,7 @@ class DataSource:
         return self.origin == 'sample' or Path(self.path).resolve() == sample_dir().resolve()
 
 # %% ../nbs/01_problem.ipynb #3d061106
-def check_data_dir(path, # folder expected to hold `images/` and `annotations/`
+def check_data_dir(path, # folder expected to hold images/ and annotations/
                   ) -> Path:
     "Return `path` resolved, or raise `DataError` saying what is missing."
     p = Path(path).expanduser()
@@ -118,7 +118,7 @@ def photo_names(data:DataSource) -> list:
 WORK_ENV = 'MASK_DETECTION_WORK'
 
 def work_dir(data:DataSource, # the dataset whose artefacts are kept
-             root=None, # overrides `$MASK_DETECTION_WORK` and `~/.cache/mask_detection`
+             root=None, # overrides $MASK_DETECTION_WORK and ~/.cache/mask_detection
             ) -> Path:
     "The folder for a dataset's crops, splits and checkpoints (created)."
     root = Path(root or os.environ.get(WORK_ENV) or Path.home()/'.cache'/'mask_detection')

@@ -18,11 +18,11 @@ from .pipeline import SPLITS, image_dataset, split_table
 
 # %% ../nbs/09c_assessment.ipynb #3a7fc4ad
 def predict(model, # a trained model taking uint8 images
-            table:pd.DataFrame, crop_dir, # `split_faces` output and the crops
+            table:pd.DataFrame, crop_dir, # split_faces output and the crops
             split:str, # 'train', 'dev' or 'test'
             image_size:int=None, # default: the model's input size
-            limit:int=None, # only the first `limit` faces (quick runs)
-            threshold:float=0.5, # probability above which a face is `without_mask`
+            limit:int=None, # only the first limit faces (quick runs)
+            threshold:float=0.5, # probability above which a face is without_mask
             batch_size:int=64,
            ) -> pd.DataFrame:
     "One row per face of a split: its file, true label, predicted probability and predicted label."
@@ -42,7 +42,7 @@ def _args(p:pd.DataFrame, as_in_report:bool) -> tuple:
     "(y_true, y_pred) for scikit-learn; swapped, as the report called it, if `as_in_report`."
     return (p.prediction, p.label_id) if as_in_report else (p.label_id, p.prediction)
 
-def report_frame(p:pd.DataFrame, # `predict`'s output
+def report_frame(p:pd.DataFrame, # predict's output
                  as_in_report:bool=False, # swap the arguments as the report did
                 ) -> pd.DataFrame:
     "scikit-learn's classification report as a data frame, `classification_report(y_true, y_pred)`."
@@ -60,7 +60,7 @@ def confusion(p:pd.DataFrame, as_in_report:bool=False) -> pd.DataFrame:
     return pd.DataFrame(m, index=pd.Index(MODEL_CLASSES, name=names[0]), columns=pd.Index(MODEL_CLASSES, name=names[1]))
 
 # %% ../nbs/09c_assessment.ipynb #347545c6
-def show_assessment(p:pd.DataFrame, # `predict`'s output for one split
+def show_assessment(p:pd.DataFrame, # predict's output for one split
                     title:str, # e.g. 'first model, train set'
                     as_in_report:bool=False):
     "Print the classification report of one split and return its confusion matrix drawn as a figure."
@@ -91,11 +91,11 @@ def named_classes(df:pd.DataFrame) -> pd.DataFrame:
     names = {k: LABELS[i] for i in MODEL_CLASSES for k in (i, str(i))}
     return df.rename(index=names, columns=names)
 
-def evaluate_file(model_file, # a checkpoint `train_model` wrote
-                  table:pd.DataFrame, crop_dir, # a prepared split and its crops (`Workspace.load`)
-                  out, # folder for `<split>_report.csv`, `<split>_confusion.csv` and `predictions.csv` (created)
-                  limit:int=None, # only the first `limit` faces of each split (quick runs)
-                  allow_legacy_h5:bool=False, # also load a legacy `.h5` model file (only one you trust)
+def evaluate_file(model_file, # a checkpoint train_model wrote
+                  table:pd.DataFrame, crop_dir, # a prepared split and its crops (Workspace.load)
+                  out, # folder for <split>_report.csv, <split>_confusion.csv and predictions.csv (created)
+                  limit:int=None, # only the first limit faces of each split (quick runs)
+                  allow_legacy_h5:bool=False, # also load a legacy .h5 model file (only one you trust)
                  ) -> dict:
     "Predict every split with a saved model and write the CSV files; returns {split: (faces, report, confusion matrix)}."
     from mask_detection.train import load_model

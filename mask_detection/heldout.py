@@ -49,7 +49,7 @@ def fold_split(fold:int, # a photo's fold
     return 'test' if fold == test_fold else 'dev' if fold == dev_fold else 'train'
 
 def grouped_split(faces:pd.DataFrame, # chapter 4's faces table
-                  folds:pd.Series, # `photo_folds`' output (or `shipped_folds()`)
+                  folds:pd.Series, # photo_folds' output (or shipped_folds())
                   test_fold:int=TEST_FOLD, dev_fold:int=DEV_FOLD,
                  ) -> pd.Series:
     "The split of every face, decided by its photo: no photo gives faces to two splits."
@@ -67,7 +67,7 @@ def shipped_folds() -> pd.Series:
     "The photo-grouped folds of the full dataset, as shipped with the package (index: photo stem)."
     return pd.read_csv(_folds_file(), index_col='photo').fold
 
-def heldout_photos(folds:pd.Series=None, # default: `shipped_folds()`
+def heldout_photos(folds:pd.Series=None, # default: shipped_folds()
                   ) -> list:
     "The file names of the held-out test photos, sorted."
     folds = shipped_folds() if folds is None else folds
@@ -89,12 +89,12 @@ def grouped_table(faces:pd.DataFrame, # chapter 4's faces table
 
 # %% ../nbs/13_heldout.ipynb #2a485698
 def train_or_load(name:str, # a model name of chapter 9 ('cnn1', 'cnn2', 'cnn3')
-                  table:pd.DataFrame, # chapter 8's table layout: `split_faces` or `grouped_table`
+                  table:pd.DataFrame, # chapter 8's table layout: split_faces or grouped_table
                   crop_dir, # the 256-pixel crops
                   run_dir, # this run's folder
-                  config=None, # default: the registry's settings for `name`
+                  config=None, # default: the registry's settings for name
                   seed:int=1, # seeds the weights and the shuffling
-                  **kwargs, # passed to `train_model`
+                  **kwargs, # passed to train_model
                  ):
     "The finished run in `run_dir`, trained now if it is not finished yet; returns (model, history, summary)."
     import json, time

@@ -15,7 +15,7 @@ from typing import Callable
 def convnet(name:str, # the model's name
             input_shape:tuple, # (height, width, channels) of the input
             convs:list, # one (filters, kernel, padding, pool, pool_stride, pool_padding) per convolution and its max-pooling
-            dense:list, # units of the ReLU dense layers between `Flatten` and the sigmoid output
+            dense:list, # units of the ReLU dense layers between Flatten and the sigmoid output
            ):
     "A `Sequential` model in the report's pattern: `Rescaling(1/255)`, ReLU convolutions each followed by max-pooling, `Flatten`, ReLU dense layers, one sigmoid unit."
     import keras   # imported here, so that the registry below can be read without loading TensorFlow
@@ -93,7 +93,7 @@ def model_spec(name:str) -> ModelSpec:
 
 def build(name:str, # a registered model name
           image_size:int=None, # side of the square input (default: the model's)
-          **options, # passed to the builder (a transfer model's `weights`)
+          **options, # passed to the builder (a transfer model's weights)
          ):
     "Build a registered model by name."
     spec = model_spec(name)

@@ -38,8 +38,8 @@ REPORT_COLUMNS = {'file': 'image_path', 'label_id': 'image_label'}  # what the r
 # %% ../nbs/08_split.ipynb #bd39a50c
 MIN_FACES = 6  # the fewest faces labelled 0 or 1 that leave at least one face in each of train, dev and test
 
-def split_faces(table:pd.DataFrame, # `crop_table`'s output
-                seed:int=1, # `random_state` of both splits, as in the report
+def split_faces(table:pd.DataFrame, # crop_table's output
+                seed:int=1, # random_state of both splits, as in the report
                ) -> pd.DataFrame:
     "Add `split` (train, dev, test, or excluded for label 2) and `order` (position in the report's arrays)."
     out = table.assign(split='excluded', order=-1)
@@ -98,7 +98,7 @@ def _decode(path, image_size:int):
     return img
 
 def split_table(table:pd.DataFrame, split:str,
-                limit:int=None, # only the first `limit` rows (quick runs)
+                limit:int=None, # only the first limit rows (quick runs)
                ) -> pd.DataFrame:
     "The rows of one split, in the order the report's arrays held them: the faces `image_dataset` yields, in its order."
     if split not in SPLITS: raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
@@ -116,14 +116,14 @@ def check_crops(paths) -> None:
                 im.verify()
         except Exception as e: raise DataError(f"{p}: corrupt crop ({e}); run `mask-detection prepare` again to rewrite it") from None
 
-def image_dataset(table:pd.DataFrame, # `split_faces`'s output
+def image_dataset(table:pd.DataFrame, # split_faces's output
                   crop_dir, # folder of the crops
                   split:str, # 'train', 'dev' or 'test'
                   batch_size:int=32, # faces per batch
                   image_size:int=None, # resize to this side (None keeps the crops' size)
                   shuffle:bool=False, # reshuffle every epoch (training)
                   seed:int=1, # shuffle seed
-                  limit:int=None, # keep only the first `limit` faces (quick runs)
+                  limit:int=None, # keep only the first limit faces (quick runs)
                   cache:bool=True, # keep decoded uint8 images in memory after the first epoch (False: decode every epoch, and shuffle the file names, not decoded images)
                  ):
     "A `tf.data` pipeline of (uint8 images, float32 labels of shape (1,)) batches of `split_table(table, split, limit)`'s faces, in its order unless `shuffle`."
@@ -178,12 +178,12 @@ class Workspace:
 
 
 # %% ../nbs/08_split.ipynb #be7212f5
-def prepare(data, # a `DataSource` (see `find_data`)
+def prepare(data, # a DataSource (see find_data)
             out, # output folder, outside the data folder
             size:int=256, # side of the square crops
             progress:bool=True, # show progress bars
             workers:int=None, # processes cutting photos (default: one per core)
-            stretch:bool=False, # the report's `save_img(scale=True)`: each crop stretched to 0-255 (chapter 7)
+            stretch:bool=False, # the report's save_img(scale=True): each crop stretched to 0-255 (chapter 7)
            ) -> dict:
     "Annotations read, faces cropped, split: a `Workspace`'s crops, `split.csv` and `problems.csv`, written atomically; returns counts."
     ws, src = Workspace(Path(out).expanduser().resolve()), Path(data.path).resolve()
@@ -203,9 +203,9 @@ def prepare(data, # a `DataSource` (see `find_data`)
                 kept=int((crops.status == 'kept').sum()), failed=len(failed), problems=int((~notes).sum()), notes=int(notes.sum()),
                 **{s: int((table.split == s).sum()) for s in ('train', 'dev', 'test', 'excluded')})
 
-def prepared(data, # a `DataSource`
-             quick:bool=False, # the workspace's quick-run folders (`runs-quick/`, `results-quick/`)
-             root=None, # overrides `work_dir`'s root
+def prepared(data, # a DataSource
+             quick:bool=False, # the workspace's quick-run folders (runs-quick/, results-quick/)
+             root=None, # overrides work_dir's root
             ) -> Workspace:
     "The dataset's workspace in `work_dir`, prepared (quick when everything is there already): a chapter's data preamble."
     ws = Workspace(work_dir(data, root), quick)

@@ -29,7 +29,7 @@ from .pipeline import image_dataset
 
 # %% ../nbs/09b_training.ipynb #78b37511
 def compile_model(model:keras.Model, learning_rate:float=1e-3,
-                  lean:bool=False, # `InPlaceAdam` and `staged_train_step`: the same training in less memory (see below)
+                  lean:bool=False, # InPlaceAdam and staged_train_step: the same training in less memory (see below)
                  ) -> keras.Model:
     "Adam and binary cross-entropy, with accuracy, the report's F1 (`f1_report`) and the corrected F1 (`f1_score`)."
     opt = InPlaceAdam(learning_rate) if lean else keras.optimizers.Adam(learning_rate)
@@ -138,7 +138,7 @@ def pick_strategy(devices:list=None, # device names to mirror over, e.g. ['/gpu:
     if len(gpus) > 1: return tf.distribute.MirroredStrategy([g.name for g in gpus])
     return tf.distribute.get_strategy()
 
-def strategy_for(devices:str='auto', # 'auto' (as `pick_strategy`), 'one' (one device), or device names joined by commas
+def strategy_for(devices:str='auto', # 'auto' (as pick_strategy), 'one' (one device), or device names joined by commas
                 ):
     "The strategy the command line's `--devices` names."
     if devices == 'one': return tf.distribute.get_strategy()
@@ -184,8 +184,8 @@ def _load_weights(model:keras.Model, path:Path):
     if path.is_dir(): _restore(model, _latest(path))
     else: model.load_weights(path)
 
-def load_model(path, # a `.keras` file, a weights folder (`best/`: `model.json`, `latest.txt` and checkpoint), or a `.weights.h5` file beside `model.json`
-               allow_legacy_h5:bool=False, # also load a legacy `.h5` model file (only one you trust)
+def load_model(path, # a .keras file, a weights folder (best/: model.json, latest.txt and checkpoint), or a .weights.h5 file beside model.json
+               allow_legacy_h5:bool=False, # also load a legacy .h5 model file (only one you trust)
               ) -> keras.Model:
     "Load a checkpoint with `safe_mode=True`; clear error if missing, corrupt, unsafe or legacy."
     check_keras()
@@ -322,14 +322,14 @@ class RunCheckpoint(keras.callbacks.Callback):
 
 # %% ../nbs/09b_training.ipynb #bc09823f
 def fit(model:keras.Model, # a compiled model
-        train_ds, dev_ds, # `tf.data` datasets of (images, labels)
+        train_ds, dev_ds, # tf.data datasets of (images, labels)
         run_dir, # folder of this run (created)
         config:TrainConfig=TrainConfig(),
         extra_callbacks=(), # more callbacks, run after the course's own
         verbose:int=2, # Keras' verbosity: 1 a progress bar per step, 2 one line per epoch
-        weights_only:bool=None, # keep the best weights in the folder `best/` (default: for models over 100M parameters)
-        name:str=None, # the model's name in the run's state (default: `model.name`)
-        overwrite:bool=False, # start over, deleting a run already in `run_dir`
+        weights_only:bool=None, # keep the best weights in the folder best/ (default: for models over 100M parameters)
+        name:str=None, # the model's name in the run's state (default: model.name)
+        overwrite:bool=False, # start over, deleting a run already in run_dir
        ) -> pd.DataFrame:
     "`model.fit` with atomic checkpoints, early stopping, history log and resume; returns the history."
     run = Run(name or model.name, run_dir, config, model)
@@ -373,26 +373,26 @@ def fit(model:keras.Model, # a compiled model
     return run.history
 
 def datasets(table:pd.DataFrame, crop_dir, config:TrainConfig, seed:int=1,
-             replicas:int=1, # replicas in sync: batches hold `config.batch_size` faces per replica
-             cache:bool=True, # keep the decoded crops in memory after the first epoch (`image_dataset`)
+             replicas:int=1, # replicas in sync: batches hold config.batch_size faces per replica
+             cache:bool=True, # keep the decoded crops in memory after the first epoch (image_dataset)
             ) -> tuple:
     "Train (shuffled) and dev pipelines for `config`, batched with the global batch."
     kw = dict(batch_size=config.batch_size * replicas, image_size=config.image_size, limit=config.limit, cache=cache)
     return (image_dataset(table, crop_dir, 'train', shuffle=True, seed=seed, **kw),
             image_dataset(table, crop_dir, 'dev', **kw))
 
-def train_model(name:str, # a registered model name, or any name when `model` is given
-                table:pd.DataFrame, # `split_faces` output or `Workspace.load()`'s table
+def train_model(name:str, # a registered model name, or any name when model is given
+                table:pd.DataFrame, # split_faces output or Workspace.load()'s table
                 crop_dir, # folder of the crops
                 run_dir, # folder for this run
-                config:TrainConfig=None, # default: the registry's for `name` (the defaults for an unregistered model)
-                model:keras.Model=None, # a model to train instead of building `name`; the run takes its input size
+                config:TrainConfig=None, # default: the registry's for name (the defaults for an unregistered model)
+                model:keras.Model=None, # a model to train instead of building name; the run takes its input size
                 seed:int=1, # seeds Keras (weights, dropout) and the shuffling
-                strategy=None, # a `tf.distribute` strategy (default: the given model's own, else `pick_strategy()`)
-                quick:bool=False, # train `quick_config(config)`: a few batches of small images (the chapters' test runs)
-                options:dict=None, # passed to the registry's builder (a transfer model's `weights`)
-                lean:bool=None, # `compile_model`'s lean mode, and crops decoded every epoch (default: for models over 100M parameters on one device, with a dense head to stage)
-                **kwargs, # passed to `fit` (`verbose`, `overwrite`, ...)
+                strategy=None, # a tf.distribute strategy (default: the given model's own, else pick_strategy())
+                quick:bool=False, # train quick_config(config): a few batches of small images (the chapters' test runs)
+                options:dict=None, # passed to the registry's builder (a transfer model's weights)
+                lean:bool=None, # compile_model's lean mode, and crops decoded every epoch (default: for models over 100M parameters on one device, with a dense head to stage)
+                **kwargs, # passed to fit (verbose, overwrite, ...)
                ) -> Run:
     "Build (unless given), compile and train a model on the train split, early-stopping on the dev split; resume or keep a run already there."
     spec = model_spec(name) if model is None else MODELS.get(name)
@@ -417,7 +417,7 @@ def train_model(name:str, # a registered model name, or any name when `model` is
 
 
 # %% ../nbs/09b_training.ipynb #0966a91f
-def plot_history(history:pd.DataFrame, # `Run.history`
+def plot_history(history:pd.DataFrame, # Run.history
                  title:str, # e.g. the model's name
                  metric:str='loss'):
     "Train and dev curves of one metric per epoch, as the report's loss figures; returns the figure."

@@ -85,7 +85,7 @@ def transfer_model(name:str, # 'mobilenetv2', 'vgg19', 'resnet50' or 'inceptionv
     return keras.Model(inputs, _head(name, x), name=f'{name}_transfer')
 
 # %% ../nbs/09e_transfer.ipynb #88dc85be
-def fine_tune(model:keras.Model, # a trained `transfer_model`
+def fine_tune(model:keras.Model, # a trained transfer_model
               n_layers:int=30, # unfreeze this many layers at the top of the base
               learning_rate:float=1e-5, # small, so the pretrained features are nudged, not erased
              ) -> keras.Model:
@@ -99,11 +99,11 @@ def fine_tune(model:keras.Model, # a trained `transfer_model`
     return compile_model(model, learning_rate)
 
 # %% ../nbs/09e_transfer.ipynb #82a643aa
-def fine_tune_run(run, # a finished `train_model` run of a `transfer_model`
+def fine_tune_run(run, # a finished train_model run of a transfer_model
                   table, crop_dir, # the split and crops it trained on
                   n_layers:int=30, # unfreeze this many layers at the top of the base
                   epochs:int=10, # most epochs of fine-tuning
-                  **kwargs, # passed to `train_model` (`verbose`, `overwrite`, `strategy`, ...)
+                  **kwargs, # passed to train_model (verbose, overwrite, strategy, ...)
                  ):
     "Fine-tune the best model of a transfer run in `run.run_dir/'fine-tune'`; returns that run."
     from mask_detection.train import pick_strategy, train_model
@@ -156,10 +156,10 @@ def log_predictions(model, data:dict, job:str, log:JsonlLog, **extra):
 def fit_as_report(base:str, # 'mobilenetv2', 'vgg19', 'resnet50' or 'inceptionv3'
                   data:dict, # {split: (uint8 images (N, 224, 224, 3), labels (N,))} for 'train', 'dev' and 'test'
                   out_dir, # folder for the log and the checkpoint
-                  weights='imagenet', # as `base_model`
-                  bug:bool=True, # the report's `preprocess_input(x / 255)`; False: `preprocess_input(x)`
+                  weights='imagenet', # as base_model
+                  bug:bool=True, # the report's preprocess_input(x / 255); False: preprocess_input(x)
                   epochs:int=None, # default: the report's for this backbone
-                  deadline:float=None, # a `time.time()` after which training stops
+                  deadline:float=None, # a time.time() after which training stops
                   seed:int=0,
                   echo:bool=False, # also print each log line
                  ) -> Path:

@@ -19,8 +19,9 @@
 3. Rewrite relative links `X.ipynb` to `X.html` (Quarto would name the pages after the
    frontmatter's `output-file` instead), honour `#| echo: false`, and add a chapter
    navigation bar (index first, then by file name; link texts from `nbs/sidebar.yml`,
-   else the chapter's title). `index.ipynb` becomes `OUTDIR/index.html`; `preview.json`
-   lists the pages and which notebooks nbdev processed.
+   else the chapter's title), and include the site's `nbs/styles.css`, as Quarto does.
+   `index.ipynb` becomes `OUTDIR/index.html`; `preview.json` lists the pages and which
+   notebooks nbdev processed.
 
 Exit status 0 when every chapter was converted; 1 otherwise.
 """
@@ -180,7 +181,8 @@ def convert(proc_nb, out_dir, nav_pages):
         desc = fm.get('description') or ''
         header = (f'<header class="preview-header"><h1 class="title">{html.escape(title)}</h1>'
                   + (f'<p class="description">{html.escape(str(desc))}</p>' if desc else '') + '</header>')
-    body = body.replace('</head>', NAV_CSS + '</head>', 1)
+    site_css = (NBS/'styles.css').read_text(encoding='utf-8') if (NBS/'styles.css').exists() else ''
+    body = body.replace('</head>', NAV_CSS + f'<style>\n{site_css}\n</style>\n' + '</head>', 1)   # the site's own styles.css, as Quarto adds it
     body = re.sub(r'(<body[^>]*>)', lambda m: m[1] + nav_html(nav_pages, out_name) + header, body, count=1)
     (out_dir/out_name).write_text(body, encoding='utf-8')
     return out_name, title

@@ -8,8 +8,11 @@ cell's source:
 - drops tqdm progress bars (stderr streams of `\\r`-separated `NN%|...| n/N [...]` updates);
 - drops Python warnings printed to stderr (`path.py:N: SomethingWarning: ...` and the source line
   under it); a chapter should filter the warnings it expects, this catches what slipped through;
+- drops library log lines that say nothing to a reader (`NOISE_RE`): Keras' `WARNING:absl` notice
+  that `.h5` files are legacy, and Keras' `Downloading data from ...` line (on the build machine a
+  download that fails; the chapters also keep both from being printed);
 - replaces machine paths with what a reader can map to their own machine: the dataset under a
-  checkout's `shared/data/` becomes `shared/data/...`, the package's bundled sample
+  checkout's `shared/data/` becomes `shared/data/...` (a relative `../shared/data/` stays as it is), the package's bundled sample
   `mask_detection/sample`, a home folder `~/`, a temporary folder `$TMP/`;
 - shrinks images for the web: a PNG wider than 1200 px is scaled down to 1200 px, and a PNG with
   photographic content (many colours) becomes a JPEG (quality 80) when that is smaller. Already
@@ -37,12 +40,16 @@ WARNING_RE = re.compile(r'^\S*\.py:\d+: \w*Warning: .*\n(?:[ \t]+.*\n?)?', re.M)
 # machine paths, most specific first: (pattern, replacement)
 PATH_RULES = [
     (re.compile(r'(?:/[\w.+@-]+)+?/site-packages/'), 'site-packages/'),
-    (re.compile(r'(?:/(?:work|home|root|tmp|content|mnt|opt|srv)(?:/[\w.+@ -]+?)*)?/shared/data/'), 'shared/data/'),
+    (re.compile(r'(?<![\w.])\.\.shared/data/'), '../shared/data/'),   # repairs what an earlier rule made of ../shared/data/
+    (re.compile(r'(?<![\w.])(?:/(?:work|home|root|tmp|content|mnt|opt|srv)(?:/[\w.+@ -]+?)*)?/shared/data/'), 'shared/data/'),
     (re.compile(r'/(?:work|home|tmp|opt|srv)(?:/[\w.+@-]+)*?/mask_detection/sample\b'), 'mask_detection/sample'),
     (re.compile(r'/root/|/home/[\w.-]+/'), '~/'),
     (re.compile(r'/tmp/[\w.-]+'), '$TMP'),
     (re.compile(r'/work/[\w.-]+/'), './'),
 ]
+# log lines dropped from any stream output: (pattern of the whole line)
+NOISE_RE = re.compile(r'^(?:WARNING:absl:You are saving your model as an HDF5 file\b.*'
+                      r'|Downloading data from https?://\S+)\n?', re.M)
 MACHINE_PATH_RE = re.compile(r'(?<![\w.~$])(/work/|/root/|/tmp/|/home/)')
 
 
@@ -86,7 +93,8 @@ def shrink_png(b64):
 def tidy_output(o):
     "A tidied copy of one output, or None to drop it."
     if o.get('output_type') == 'stream':
-        text = _join(o.get('text', ''))
+        text = NOISE_RE.sub('', _join(o.get('text', '')))
+        if not text: return None
         if o.get('name') == 'stderr':
             if is_tqdm(text): return None
             text = WARNING_RE.sub('', text)
