@@ -29,3 +29,15 @@ def test_setup_cell_runs_nothing_off_colab():
 
 def test_setup_script_agrees():
     assert colab_setup.main(['--check']) == 0
+
+
+def test_setup_installs_the_release_from_pypi_first():
+    "`mask-detection[colab]==<version>` from PyPI (the package's own version), the git tag only as fallback."
+    s = colab_setup.settings()
+    assert colab_setup.pypi_pin() == f"mask-detection[colab]=={s['version']}"
+    src = colab_setup.setup_source()
+    assert src.index(colab_setup.pypi_pin()) < src.index(colab_setup.pin()), 'PyPI must be tried before the git URL'
+    assert 'returncode' in src, 'the git URL is a fallback, used only when the PyPI install fails'
+    import re
+    init = (ROOT/'mask_detection'/'__init__.py').read_text(encoding='utf-8')
+    assert re.search(rf"__version__\s*=\s*['\"]{re.escape(s['version'])}['\"]", init), 'settings.ini and mask_detection.__version__ disagree'

@@ -7,7 +7,8 @@
 #    (default .venv-colab/ in the repo, which .gitignore lists);
 # 2. only what Colab has that the chapters use (TensorFlow 2.20, Keras 3, fastcore 2, the scientific
 #    stack, ipykernel, the graphviz package), plus what a chapter's first cell installs: this package
-#    from the checkout, `pip install .`, no extras. No nbdev, no dev extra: nbdev is never needed to run
+#    from the checkout, `pip install .`, no extras; with $COLAB_WHEEL set to a built wheel, that wheel
+#    instead (the release workflow checks the wheel it is about to publish). No nbdev, no dev extra: nbdev is never needed to run
 #    a chapter. nbclient and nbformat drive the notebooks (the runner, not something a chapter imports);
 # 3. imports every module of the installed package and runs `mask-detection prepare --sample`;
 # 4. tools/run_chapters.py: each chapter in a temporary copy of nbs/ outside the checkout (a write to
@@ -43,11 +44,17 @@ step "Colab's packages"
   nbclient nbformat
 "$VENV/bin/python" -m pip uninstall -q -y mask_detection nbdev execnb 2>/dev/null || true
 
-step 'pip install . (what the chapters first cell installs on Colab, from this checkout)'
 TMP="$(mktemp -d)"
 trap 'rm -rf "$TMP"' EXIT
-# setuptools' build warnings go to a log, shown only if the install fails
-"$VENV/bin/python" -m pip install -q "$ROOT" > "$TMP/pip.log" 2>&1 || { cat "$TMP/pip.log"; exit 1; }
+if [ -n "${COLAB_WHEEL:-}" ]; then
+  [ -f "$COLAB_WHEEL" ] || { echo "check_colab: COLAB_WHEEL=$COLAB_WHEEL is not a file" >&2; exit 2; }
+  step "pip install $COLAB_WHEEL (the built wheel, as PyPI will serve it)"
+  "$VENV/bin/python" -m pip install -q "$COLAB_WHEEL" > "$TMP/pip.log" 2>&1 || { cat "$TMP/pip.log"; exit 1; }
+else
+  step 'pip install . (what the chapters first cell installs on Colab, from this checkout)'
+  # setuptools' build warnings go to a log, shown only if the install fails
+  "$VENV/bin/python" -m pip install -q "$ROOT" > "$TMP/pip.log" 2>&1 || { cat "$TMP/pip.log"; exit 1; }
+fi
 
 step "versions and imports (the installed package, not the checkout)"
 cat > "$TMP/imports.py" <<'PYEOF'

@@ -3,10 +3,13 @@
 
     python tools/colab_setup.py          rewrite the set-up cell of every chapter (after a version bump)
     python tools/colab_setup.py --check  exit 1 if a chapter's set-up cell differs
+    python tools/colab_setup.py NAME.ipynb ...   only these chapters
 
 The cell is plain Python (no `%pip` magic, which nbdev's docs processor would drop, leaving a
-dangling `if`): on Colab it pip-installs the package at its release tag and points the work
-folder (`$MASK_DETECTION_WORK`) at `/content/mask_detection`; anywhere else it does nothing.
+dangling `if`): on Colab it pip-installs the release from PyPI (`mask-detection[colab]==<version>`,
+the version of settings.ini, which is also `mask_detection.__version__`), falls back to the git
+repository at tag v<version> when that version is not on PyPI (yet), and points the work folder
+(`$MASK_DETECTION_WORK`) at `/content/mask_detection`; anywhere else it does nothing.
 tests/test_colab.py checks every chapter against `setup_source()`.
 """
 import configparser
@@ -23,17 +26,27 @@ def settings():
     return cfg['DEFAULT']
 
 
+PYPI_NAME = 'mask-detection'
+
+
+def pypi_pin():
+    "The pip requirement the set-up cell installs first: the release on PyPI."
+    return f"{PYPI_NAME}[colab]=={settings()['version']}"
+
+
 def pin():
-    "The pip requirement the set-up cell installs: the git repository at tag v<version>."
+    "The fallback requirement, for a version not on PyPI: the git repository at tag v<version>."
     s = settings()
     return f"mask_detection[colab] @ git+https://github.com/{s['user']}/{s['repo']}@v{s['version']}"
 
 
 def setup_source():
+    pip = "[sys.executable, '-m', 'pip', 'install', '-q', "
     return ("# On Colab only: install the course package at its release; keep work files in /content/mask_detection\n"
             "import os, subprocess, sys\n"
             f"if {MARK}:\n"
-            f"    subprocess.run([sys.executable, '-m', 'pip', 'install', '-q', '{pin()}'], check=True)\n"
+            f"    if subprocess.run({pip}'{pypi_pin()}']).returncode:   # not on PyPI: the release tag on GitHub\n"
+            f"        subprocess.run({pip}'{pin()}'], check=True)\n"
             "    os.environ.setdefault('MASK_DETECTION_WORK', '/content/mask_detection')")
 
 
@@ -47,7 +60,9 @@ def chapters(): return sorted((ROOT/'nbs').glob('[0-9]*.ipynb'))
 
 def main(argv):
     check, bad = '--check' in argv, []
+    only = {a for a in argv if a.endswith('.ipynb')}   # file names: rewrite only these chapters
     for p in chapters():
+        if only and p.name not in only: continue
         nb = json.loads(p.read_text(encoding='utf-8'))
         cells = [c for c in nb['cells'] if c['cell_type'] == 'code' and is_setup(''.join(c['source']))]
         if len(cells) != 1: bad.append(f'{p.name}: {len(cells)} set-up cells'); continue
