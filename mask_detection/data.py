@@ -191,17 +191,22 @@ def load_photo(path, # a PNG or JPEG file
 # %% ../nbs/01_problem.ipynb #a11ce003
 TMP_PREFIX = '.tmp.'  # temporaries are `.tmp.<pid>.<name>`, beside the file they become
 
-_STDERR = threading.Lock()
+_STDERR = threading.Lock()   # guards the two below
+_QUIET = {'depth': 0, 'saved': None}   # blocks quieting file descriptor 2 now, on any thread, and where it pointed before the first
 
 @contextlib.contextmanager
 def quiet_stderr():
     "File descriptor 2 sent to the null device for the block: the lines C and C++ libraries print there (TensorFlow's start-up, TensorFlow Lite's delegate, FFmpeg's complaints) stay out of a command's output and a notebook's."
-    with _STDERR:
-        sys.stderr.flush(); saved = os.dup(2)
-        try:
+    with _STDERR:   # held only to count: blocks nest, on one thread or several (a finder's threads inside a quieted cell), without waiting on each other
+        if _QUIET['depth'] == 0:
+            sys.stderr.flush(); _QUIET['saved'] = os.dup(2)
             with open(os.devnull, 'w') as null: os.dup2(null.fileno(), 2)
-            yield
-        finally: os.dup2(saved, 2); os.close(saved)
+        _QUIET['depth'] += 1
+    try: yield
+    finally:
+        with _STDERR:
+            _QUIET['depth'] -= 1
+            if _QUIET['depth'] == 0: os.dup2(_QUIET['saved'], 2); os.close(_QUIET['saved'])
 
 def atomic_write(path, # the file to (over)write
                  write, # called with a temporary path in the same folder; writes the content there

@@ -25,7 +25,7 @@ def _png_header(width:int, height:int) -> bytes:
     ihdr = width.to_bytes(4, 'big') + height.to_bytes(4, 'big') + bytes([8, 0, 0, 0, 0])
     return b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', ihdr) + chunk(b'IEND', b'')
 
-def plant_bad_files(root, # a dataset folder (`images/`, `annotations/`) that holds maksssksksss1.xml/.png
+def plant_bad_files(root, # a dataset folder (images/, annotations/) that holds maksssksksss1.xml/.png
                    ) -> tuple:
     "Plant every kind of bad file covered by this chapter; return ({file: words of its problem}, [files repaired, not refused])."
     root = Path(root); ann, img = root/'annotations', root/'images'
@@ -87,10 +87,10 @@ from mask_detection.cli import main
 sys.exit(main(sys.argv[1:]))
 """
 
-def run_killed(argv:list, # a `mask-detection` command line, without the program name
-               kill_at:int=None, # SIGKILL the process at its k-th `os.replace` (1-based); None: run to the end
-               count_file=None, # write there how many `os.replace` calls the run made
-               **kwargs, # passed to `subprocess.run` (cwd, env, timeout)
+def run_killed(argv:list, # a mask-detection command line, without the program name
+               kill_at:int=None, # SIGKILL the process at its k-th os.replace (1-based); None: run to the end
+               count_file=None, # write there how many os.replace calls the run made
+               **kwargs, # passed to subprocess.run (cwd, env, timeout)
               ) -> subprocess.CompletedProcess:
     "Run `mask-detection` in a fresh Python process, killed for real just before its k-th atomic rename."
     code = _WRAPPER.format(kill_at=kill_at, count_file=str(count_file) if count_file else None)
@@ -122,7 +122,7 @@ IMAGE_SUFFIXES = frozenset(e for e, f in Image.registered_extensions().items() i
 def image_inputs(inputs, # image files and folders of them, as a user names them
                  recursive:bool=False, # also read the folders inside folders
                  on_skip=None, # called with (path, why, unreadable) for each entry left out; unreadable: a link to nothing, a link loop, not a regular file
-                 suffixes=IMAGE_SUFFIXES, # the file names a folder's entries are taken by (`detect` adds videos')
+                 suffixes=IMAGE_SUFFIXES, # the file names a folder's entries are taken by (detect adds videos')
                 ) -> list:
     "The image files named in `inputs` or held in its folders (sorted by name), each file once however often it is reached; a missing input raises `DataError`."
     out, seen, rooms = [], set(), set()
@@ -189,7 +189,7 @@ def check_output_file(path, # the file a command is asked to write
 # %% ../nbs/12_reliability.ipynb #f11e5a04
 class RowWriter:
     "A CSV table written as its rows come, flushed after each batch, so a kill keeps every finished row; a failed write (a full disk) names the file."
-    def __init__(self, path, # the CSV file, created or replaced (or appended to, with `append`); for messages only when `stream` is given
+    def __init__(self, path, # the CSV file, created or replaced (or appended to, with append); for messages only when stream is given
                  columns:list, # its header
                  append:bool=False, # add to an existing table instead of starting a new one
                  stream=None, # an open text stream to write to instead (standard output, say); left open

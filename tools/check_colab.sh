@@ -40,7 +40,7 @@ step "venv $VENV with $PY ($("$PY" -V 2>&1))"
 # What Colab has (and the chapters use), at Colab's major versions; then the runner
 step "Colab's packages"
 "$VENV/bin/python" -m pip install -q "tensorflow==2.20.*" "keras>=3.12" "fastcore>=2,<3" ipykernel \
-  numpy pandas matplotlib seaborn scikit-learn scipy pillow opencv-python-headless tqdm pydot graphviz \
+  numpy pandas matplotlib seaborn scikit-learn scikit-image scipy pillow opencv-python-headless tqdm pydot graphviz \
   nbclient nbformat
 "$VENV/bin/python" -m pip uninstall -q -y mask_detection nbdev execnb 2>/dev/null || true
 

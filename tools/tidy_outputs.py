@@ -49,7 +49,10 @@ PATH_RULES = [
 ]
 # log lines dropped from any stream output: (pattern of the whole line)
 NOISE_RE = re.compile(r'^(?:WARNING:absl:You are saving your model as an HDF5 file\b.*'
-                      r'|Downloading data from https?://\S+)\n?', re.M)
+                      r'|Downloading data from https?://\S+'
+                      r'|[EWI]\d{4} [\d:.]+\s+\d+ \w+\.cc:\d+\] .*'                 # TensorFlow's C++ log lines (no GPU, oneDNN, ...)
+                      r'|WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR'
+                      r'|WARNING:tensorflow:\d+ out of the last \d+ calls to .* triggered tf\.function retracing\..*)\n?', re.M)
 MACHINE_PATH_RE = re.compile(r'(?<![\w.~$])(/work/|/root/|/tmp/|/home/)')
 
 
@@ -118,10 +121,20 @@ def tidy_output(o):
     return o
 
 
+def coalesce(outputs):
+    "Consecutive stream outputs of the same stream joined into one, as Jupyter shows them."
+    out = []
+    for o in outputs:
+        if out and o.get('output_type') == 'stream' and out[-1].get('output_type') == 'stream' and out[-1].get('name') == o.get('name'):
+            out[-1] = {**out[-1], 'text': _lines(_join(out[-1]['text']) + _join(o['text']))}
+        else: out.append(o)
+    return out
+
+
 def tidy(nb):
     for c in nb['cells']:
         if c.get('cell_type') != 'code': continue
-        c['outputs'] = [t for t in (tidy_output(o) for o in c.get('outputs', [])) if t is not None]
+        c['outputs'] = coalesce([t for t in (tidy_output(o) for o in c.get('outputs', [])) if t is not None])
     return nb
 
 
