@@ -460,17 +460,8 @@ class FaceVerifier:
     def __call__(self, img, # RGB photo: (H, W, 3) uint8 array or PIL image
                  boxes:np.ndarray, # (N, 4) boxes in its pixels
                 ) -> np.ndarray:
-        "Face probabilities (N,)."
-        im = img if isinstance(img, Image.Image) else Image.fromarray(img)
-        b = np.asarray(boxes, float).reshape(-1, 4)
-        out = np.zeros(len(b))
-        with self._lock:   # one interpreter: one box at a time
-            for k, (x0, y0, x1, y1) in enumerate(b):
-                cx, cy, h = (x0 + x1) / 2, (y0 + y1) / 2, self.scale * max(x1 - x0, y1 - y0) / 2
-                px = np.asarray(im.transform((self.size, self.size), Image.EXTENT, (cx - h, cy - h, cx + h, cy + h), Image.BILINEAR), np.float32) / 255
-                self.itp.set_tensor(self.inp, px[None]); self.itp.invoke()
-                out[k] = 1 / (1 + np.exp(-np.clip(self.itp.get_tensor(self.out).ravel()[-1], -80, 80)))
-        return out
+        "Face probabilities (N,): the second part of landmarks' answer."
+        return self.landmarks(img, boxes)[1]
 
 def _inside(boxes:np.ndarray, size:tuple, context:float=REFINER_CONTEXT) -> np.ndarray:
     "Share of each box's refiner crop (a square `context` times its longer side) that lies inside a photo of `size` (height, width)."
