@@ -444,23 +444,32 @@ def classify_batches(files:list, # image files (input_files' output)
                      batch_size:int=64, # images per forward pass
                      on_error=None, # called with (path, message) for an unreadable image, which is then skipped; default: raise
                      progress:bool=False, # a progress bar over the images
+                     threads:int=2, # images decoded at once; the next batch is decoded while the model reads this one
                     ):
-    "Tables of up to `batch_size` rows (file, label, calibrated probability), one per batch of images, as they are done: memory stays that of one batch."
+    "Tables of up to `batch_size` rows (file, label, calibrated probability), one per batch of images, as they are done: memory stays that of two batches."
+    from concurrent.futures import ThreadPoolExecutor
     from tqdm.auto import tqdm
     model = as_classifier(model)
+    def view(f):   # Pillow's decoding and resizing release the GIL: threads decode side by side
+        try: return face_input(load_photo(f)), None
+        except DataError as e: return None, e
+    chunks = [files[i:i + batch_size] for i in range(0, len(files), batch_size)]
     bar = tqdm(total=len(files), disable=not progress, unit='image', desc='classify')
-    for start in range(0, len(files), batch_size):
-        names, views = [], []
-        for f in files[start:start + batch_size]:
-            try: views.append(face_input(load_photo(f)))
-            except DataError as e:
-                if on_error is None: raise
-                on_error(f, str(e))
-            else: names.append(str(f))
-        bar.update(len(files[start:start + batch_size]))
-        if not names: continue
-        prob = forward(model, np.stack(views).astype('float32'), batch_size)
-        yield pd.DataFrame({'file': names, 'label': [LABELS[k] for k in prob.argmax(1)], 'probability': prob.max(1).astype(float).round(4)})
+    with ThreadPoolExecutor(max(1, threads), thread_name_prefix='classify') as pool:
+        ahead = pool.map(view, chunks[0]) if chunks else None
+        for i, chunk in enumerate(chunks):
+            decoded = list(ahead)
+            if i + 1 < len(chunks): ahead = pool.map(view, chunks[i + 1])   # read ahead while this batch goes through the model
+            names, views = [], []
+            for f, (v, err) in zip(chunk, decoded):
+                if err is not None:
+                    if on_error is None: raise err
+                    on_error(f, str(err))
+                else: names.append(str(f)); views.append(v)
+            bar.update(len(chunk))
+            if not names: continue
+            prob = forward(model, np.stack(views).astype('float32'), batch_size)
+            yield pd.DataFrame({'file': names, 'label': [LABELS[k] for k in prob.argmax(1)], 'probability': prob.max(1).astype(float).round(4)})
     bar.close()
 
 def classify(inputs, # image files and folders of them

@@ -703,7 +703,7 @@ def plot_pr(dets:pd.DataFrame, truth:pd.DataFrame, # detections (no threshold) a
             ax=None, title:str=None):
     "Precision-recall curves of the two classes and of faces of any class, AP in the legend; returns the figure."
     import matplotlib.pyplot as plt
-    if ax is None: _, ax = plt.subplots(figsize=(5, 4), dpi=80)
+    if ax is None: _, ax = plt.subplots(figsize=(6, 4.5), dpi=100)
     tp, _ = match_detections(dets, truth)
     for c in ('with_mask', 'without_mask'):
         pick = (dets.label.map(TWO_CLASSES) == c).to_numpy()
@@ -712,7 +712,7 @@ def plot_pr(dets:pd.DataFrame, truth:pd.DataFrame, # detections (no threshold) a
     ap, p, r = voc_ap(dets.score, match_detections(dets, truth, by_class=False)[0], len(truth))
     ax.plot(r, p, color='black', ls='--', label=f'any face (AP {ap:.2f})')
     ax.set(xlabel='recall', ylabel='precision', xlim=(0, 1), ylim=(0, 1.02), title=title)
-    ax.legend(loc='lower left', fontsize=8)
+    ax.legend(loc='lower left', fontsize=10)
     return ax.figure
 
 # %% ../nbs/15_detection.ipynb #f5918088

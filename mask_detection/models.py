@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['MODELS', 'TRANSFER_CONFIG', 'convnet', 'cnn1', 'cnn2', 'cnn3', 'TrainConfig', 'quick_config', 'ModelSpec', 'register',
-           'model_spec', 'build']
+           'model_spec', 'build', 'shapes_only']
 
 # %% ../nbs/09a_models.ipynb #1fade9ad
 from dataclasses import dataclass, replace
@@ -101,6 +101,14 @@ def build(name:str, # a registered model name
     "Build a registered model by name."
     spec = model_spec(name)
     return spec.builder(image_size or spec.input_size, **options)
+
+def shapes_only(*names:str) -> dict:
+    "Registered models by name with their layers, shapes and parameter counts but no weights in memory, for summaries and drawings only (`cnn3`'s 520 M weights take 2 GB, and three times that while Keras fills them)."
+    import keras
+    with keras.StatelessScope(initialize_variables=False):   # variables get their shapes; their values are never made
+        models = {n: build(n) for n in names}
+    keras.backend.clear_session()   # forget the unmade variables, so that no later scope makes them
+    return models
 
 
 # %% ../nbs/09a_models.ipynb #8e1c6545

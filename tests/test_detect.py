@@ -204,3 +204,19 @@ def test_shipped_detector_on_heldout_photos(finder):
     assert found.mean() >= 0.72 and tp.mean() >= 0.80, (found.mean(), tp.mean())
     s = evaluate_detections(dets, truth)
     assert s['mAP50'] >= 0.55 and s['face recall'] == found.mean(), s
+
+
+def test_figures_of_chapter_15_are_legible():
+    "The precision-recall legend is at least 12 pixels tall as drawn, and Figure 15.2 shows its photos at least 400 pixels wide each (both were thumbnails)."
+    import base64, json, matplotlib
+    matplotlib.use('Agg')
+    from mask_detection.detect import plot_pr
+    t = pd.DataFrame(dict(file='a', xmin=[0, 50], ymin=0, xmax=[10, 60], ymax=10, label=['with_mask', 'without_mask']))
+    fig = plot_pr(t.assign(score=[0.9, 0.8]), t)
+    size = fig.axes[0].get_legend().get_texts()[0].get_fontsize() * fig.dpi / 72
+    assert size >= 12, f'legend text {size:.1f} px tall'
+    nb = json.loads((Path(__file__).parents[1]/'nbs'/'15_detection.ipynb').read_text(encoding='utf-8'))
+    cell = next(c for c in nb['cells'] if 'Figure 15.2' in ''.join(c['source']) and c['cell_type'] == 'code')
+    jpeg = next(o['data']['image/jpeg'] for o in cell['outputs'] if 'image/jpeg' in o.get('data', {}))
+    width = Image.open(io.BytesIO(base64.b64decode(jpeg))).width
+    assert width >= 800, f'Figure 15.2 is {width} px wide for its photos, two to a row'

@@ -76,6 +76,12 @@ def four_photos(root):
     return root
 
 
+def each_k(check, n:int, at_once:int=2) -> list:
+    "`check(k)` for k = 1..n, `at_once` runs side by side (each kills and resumes processes of its own); their results in order, the first failure raised."
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(at_once) as pool: return list(pool.map(check, range(1, n + 1)))
+
+
 def test_prepare_killed_at_every_write_resumes_to_the_same_files(tmp_path):
     data = four_photos(tmp_path/'data')
     args = lambda out: ['prepare', '--data', data, '--out', out, '--size', 64, '--quiet']
@@ -83,7 +89,7 @@ def test_prepare_killed_at_every_write_resumes_to_the_same_files(tmp_path):
     n = int((tmp_path/'n').read_text())
     reference = file_digests(tmp_path/'whole')
     assert n >= len(reference) and 'split.csv.check' in reference and 'crops/manifest.csv' in reference
-    for k in range(1, n + 1):
+    def kill_and_resume(k):   # each k in a folder of its own: two at a time
         out = tmp_path/f'k{k}'
         killed = run_killed(args(out), kill_at=k)
         assert killed.returncode == -signal.SIGKILL, killed.stderr
@@ -92,6 +98,7 @@ def test_prepare_killed_at_every_write_resumes_to_the_same_files(tmp_path):
         assert resumed.returncode == 0, resumed.stderr
         assert file_digests(out) == reference, f"k={k}"
         assert not list(out.rglob('.tmp.*'))
+    each_k(kill_and_resume, n)
 
 
 def test_train_killed_at_every_write_resumes_with_the_same_history(tmp_path):
@@ -104,7 +111,7 @@ def test_train_killed_at_every_write_resumes_with_the_same_history(tmp_path):
     whole = pd.read_csv(tmp_path/'whole'/'history.csv')
     files = sorted(p.name for p in (tmp_path/'whole').iterdir())
     assert files == ['best.keras', 'config.csv', 'history.csv', 'state.json']
-    for k in range(1, n + 1):
+    def kill_and_resume(k):
         out = tmp_path/f'k{k}'
         killed = run_killed(args(out), kill_at=k)
         assert killed.returncode == -signal.SIGKILL, killed.stderr
@@ -113,7 +120,8 @@ def test_train_killed_at_every_write_resumes_with_the_same_history(tmp_path):
         h = pd.read_csv(out/'history.csv')
         assert h.epoch.tolist() == whole.epoch.tolist() and list(h.columns) == list(whole.columns), f"k={k}"
         assert read_state(out)['finished'] and sorted(p.name for p in out.iterdir()) == files, f"k={k}"
-        load_model(out/'best.keras')
+        return out
+    for out in each_k(kill_and_resume, n): load_model(out/'best.keras')
     # a finished run is kept; another configuration is refused with one line saying what the folder holds
     best = (tmp_path/'whole'/'best.keras').read_bytes()
     again = run_cli(*args(tmp_path/'whole'))
