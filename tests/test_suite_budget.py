@@ -84,3 +84,17 @@ def test_notebooks_start_longest_first_and_only_where_their_memory_fits():
     assert nbt.next_fitting(order[2:], [2.0], last, 3.0) is None               # 2.1 and 2.0 do not fit in 3
     assert nbt.next_fitting(order[2:], [0.8], last, 3.0).name == 'c.ipynb'
     assert nbt.notebooks() and all(f.suffix == '.ipynb' and not f.name.startswith('_') for f in nbt.notebooks())
+
+
+def test_a_failing_notebook_fails_the_run_with_its_traceback(tmp_path):
+    import nbformat
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell('x = 1'), nbformat.v4.new_code_cell('assert x == 2, "x is not two"'),
+                nbformat.v4.new_code_cell('#| slow\nraise SystemExit("a slow cell is skipped")')]
+    nbformat.write(nb, tmp_path/'fails.ipynb')
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell('#| slow\nassert False')]), tmp_path/'slow_only.ipynb')
+    r = subprocess.run([sys.executable, str(ROOT/'tools'/'nbtest.py'), '--path', str(tmp_path/'*.ipynb')],
+                       capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert r.returncode == 1, r.stdout
+    assert 'x is not two' in r.stderr and 'FAIL fails.ipynb' in r.stdout and 'ok   slow_only.ipynb' in r.stdout, r.stdout
+    assert '1 passed, 1 failed' in r.stdout

@@ -11,6 +11,7 @@ CUDA driver, oneDNN) and its retracing notices are kept out of the output; a fai
     python tools/nbtest.py [--workers 2] [--budget 3.0] [--path GLOB] [--flags FLAGS]
 """
 import argparse
+import glob
 import multiprocessing as mp
 import os
 import resource
@@ -41,7 +42,7 @@ def notebooks(path:str=None) -> list:
     "The notebooks nbdev_test would run: those of `path` (a notebook, a folder or a glob; default: nbs/), as nbdev filters them."
     from nbdev.doclinks import nbglob
     from nbdev.test import _keep_file
-    if path and any(c in path for c in '*?['): found = [f for f in Path().glob(path) if not f.name.startswith(('_', '.'))]
+    if path and any(c in path for c in '*?['): found = [Path(f) for f in glob.glob(path) if not Path(f).name.startswith(('_', '.'))]
     else: found = nbglob(path, as_path=True)
     return [f.absolute() for f in sorted(found) if _keep_file(f, '.notest')]
 
