@@ -1,9 +1,9 @@
 """Time and peak memory of the README's test command, phase by phase, on this machine.
 
-Runs the two test phases of the README's command (`nbdev_test`, then `pytest tests`) from the
+Runs the two test phases of the README's command (`tools/nbtest.py`, then `pytest tests`) from the
 checkout, each as it is written in README.md, and samples the memory of the whole process tree
 every half second: the sum of each process's proportional set size (PSS, so that pages shared
-between the workers of `nbdev_test` count once). The lines each phase prints are kept with their
+between processes count once). The lines each phase prints are kept with their
 time, so a peak can be put down to the notebook or test that was running.
 
     python benchmarks/test_suite.py [--out benchmarks/test_suite.csv] [--log DIR]
@@ -95,16 +95,16 @@ if __name__ == '__main__':
     for cmd in readme_phases():
         r = run_phase(cmd)
         tr = r['trace']
-        if 'nbtest' in cmd: nb_lines = r['lines']
+        name = re.search(r'(nbtest|nbdev_test|pytest)', cmd).group(1)
+        if name == 'nbtest': nb_lines = r['lines']
         if args.log:
             log = Path(args.log); log.mkdir(parents=True, exist_ok=True)
-            name = re.search(r'(nbtest|nbdev_test|pytest)', cmd).group(1)
             (log/f'{name}.log').write_text(''.join(f'{t:8.1f} {l}\n' for t, l in r['lines']))
             tr.assign(gib=tr.bytes / 2**30).round(2).to_csv(log/f'{name}_memory.csv', index=False)
         if r['rc'] != 0: sys.exit(f'{cmd!r} failed (exit {r["rc"]})')
         at = tr.loc[tr.bytes.idxmax()] if len(tr) else pd.Series(dict(t=0, bytes=0))
         what = running_at(r['lines'], at.t)
-        rows.append(dict(phase=re.search(r'(nbtest|nbdev_test|pytest)', cmd).group(1), command=cmd, seconds=round(r['seconds']),
+        rows.append(dict(phase=name, command=cmd, seconds=round(r['seconds']),
                          peak_gib=round(at.bytes / 2**30, 2), at_peak=what, cores=os.cpu_count()))
         t_all += r['seconds']
         if at.bytes > peak_all[0]: peak_all = (at.bytes, what)
