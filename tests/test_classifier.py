@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from conftest import FULL_DATA, ROOT, run_cli
+from conftest import FULL_DATA, ROOT, run_cli, run_main
 from mask_detection.annotations import read_annotations
 from mask_detection.classifier import FRAME, LABELS, context_crop, shipped_model_path
 from mask_detection.data import find_data, load_photo, sample_dir
@@ -44,7 +44,7 @@ def test_classify_cli_on_sample_faces(face_folder, tmp_path):
 def test_classify_cli_prints_and_names_bad_files(face_folder, tmp_path):
     good = sorted(face_folder.glob('*.png'))[:2]
     bad = tmp_path/'corrupt.png'; bad.write_bytes(b'\x89PNG\r\n\x1a\n' + b'\0' * 40)
-    r = run_cli('classify', *good, bad)
+    r = run_main('classify', *good, bad)
     assert r.returncode == 1
     assert 'corrupt.png' in r.stderr and 'Traceback' not in r.stderr
     rows = r.stdout.strip().splitlines()

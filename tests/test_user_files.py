@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from conftest import CLI, run_cli
+from conftest import CLI, run_cli, run_main
 from mask_detection.data import sample_dir
 
 PHOTOS = sorted(p.name for p in (sample_dir()/'images').glob('*.png'))[:6]
@@ -65,7 +65,7 @@ def test_phone_photos_are_read_upright_by_detect_classify_and_prepare(tmp_path, 
     photos = tmp_path/'photos'; photos.mkdir()
     up = sample_photo(); up.save(photos/'upright.jpg', quality=95)
     for tag in (6, 8): sideways(up, photos/f'phone{tag}.jpg', tag)
-    r = run_cli('detect', photos, '--out', tmp_path/'found')
+    r = run_main('detect', photos, '--out', tmp_path/'found')
     assert r.returncode == 0, r.stderr
     counts = pd.read_csv(tmp_path/'found'/'counts.csv', index_col='file')
     n = counts.sum(axis=1)
@@ -77,7 +77,7 @@ def test_phone_photos_are_read_upright_by_detect_classify_and_prepare(tmp_path, 
     # classify: a face stored sideways reads as the upright face does
     face = Image.open(sorted(faces.glob('*.png'))[0]).convert('RGB')
     face.save(tmp_path/'face-up.png'); sideways(face, tmp_path/'face-phone.png', 6)
-    r = run_cli('classify', tmp_path/'face-up.png', tmp_path/'face-phone.png')
+    r = run_main('classify', tmp_path/'face-up.png', tmp_path/'face-phone.png')
     assert r.returncode == 0, r.stderr
     rows = pd.read_csv(pd.io.common.StringIO(r.stdout))
     assert rows.label.nunique() == 1 and abs(rows.probability[0] - rows.probability[1]) < 1e-3
@@ -101,21 +101,21 @@ def test_phone_photos_are_read_upright_by_detect_classify_and_prepare(tmp_path, 
 def test_classify_never_writes_over_an_input_or_a_file_it_did_not_write(tmp_path, faces):
     folder = tmp_path/'faces'; shutil.copytree(faces, folder)
     victim = sorted(folder.glob('*.png'))[0]; before = victim.read_bytes()
-    r = run_cli('classify', folder, '--csv', victim)
+    r = run_main('classify', folder, '--csv', victim)
     assert r.returncode == 1 and 'is one of the inputs' in r.stderr and victim.read_bytes() == before
-    r = run_cli('classify', folder, '--csv', victim, '--overwrite')
+    r = run_main('classify', folder, '--csv', victim, '--overwrite')
     assert r.returncode == 1 and victim.read_bytes() == before
     notes = tmp_path/'notes.txt'; notes.write_text('my notes\n')
-    r = run_cli('classify', folder, '--csv', notes)
+    r = run_main('classify', folder, '--csv', notes)
     assert r.returncode == 1 and 'not written by this command' in r.stderr and notes.read_text() == 'my notes\n'
-    assert run_cli('classify', folder, '--csv', tmp_path/'labels.csv').returncode == 0
-    assert run_cli('classify', folder, '--csv', tmp_path/'labels.csv').returncode == 0          # its own table: replaced
-    assert run_cli('classify', folder, '--csv', notes, '--overwrite').returncode == 0           # anyone's, when asked
+    assert run_main('classify', folder, '--csv', tmp_path/'labels.csv').returncode == 0
+    assert run_main('classify', folder, '--csv', tmp_path/'labels.csv').returncode == 0          # its own table: replaced
+    assert run_main('classify', folder, '--csv', notes, '--overwrite').returncode == 0           # anyone's, when asked
     assert len(pd.read_csv(notes)) == len(pd.read_csv(tmp_path/'labels.csv')) == 6
     theirs = tmp_path/'theirs'; theirs.mkdir(); (theirs/'counts.csv').write_text('name,total\n')   # detect's --out holding someone else's counts.csv
-    r = run_cli('detect', victim, '--out', theirs)
+    r = run_main('detect', victim, '--out', theirs)
     assert r.returncode == 1 and 'not written by this command' in r.stderr and (theirs/'counts.csv').read_text() == 'name,total\n'
-    assert run_cli('detect', victim, '--out', theirs, '--overwrite').returncode == 0
+    assert run_main('detect', victim, '--out', theirs, '--overwrite').returncode == 0
 
 
 # 3. Crafted models
@@ -149,7 +149,7 @@ def test_models_are_checked_before_they_are_built(tmp_path, faces):
     for name, out in wrong.items():
         keras.Model(inp, out).save(tmp_path/name)
         for command in (['classify', face], ['detect', sample_dir()/'images'/'maksssksksss1.png', '--out', tmp_path/'found']):
-            r = run_cli(*command, '--model', tmp_path/name)
+            r = run_main(*command, '--model', tmp_path/name)
             assert r.returncode == 1 and 'a classifier outputs 3 softmax' in r.stderr, (name, r.stderr)
             assert len(r.stderr.strip().splitlines()) == 1 and 'Traceback' not in r.stderr
     from mask_detection.data import DataError
@@ -190,7 +190,7 @@ def test_each_photo_counted_once_and_drawn_copies_never_collide(tmp_path):
     sample_photo('maksssksksss1.png').save(a/'x.png'); sample_photo('maksssksksss145.png').save(b/'x.png')
     sample_photo(PHOTOS[2]).save(tmp_path/'a.png'); sample_photo(PHOTOS[3]).save(tmp_path/'a.jpg')
     (tmp_path/'link.png').symlink_to(a/'x.png')
-    r = run_cli('detect', a, a/'x.png', tmp_path/'link.png', b, tmp_path/'a.png', tmp_path/'a.jpg', '--out', tmp_path/'found')
+    r = run_main('detect', a, a/'x.png', tmp_path/'link.png', b, tmp_path/'a.png', tmp_path/'a.jpg', '--out', tmp_path/'found')
     assert r.returncode == 0, r.stderr
     counts = pd.read_csv(tmp_path/'found'/'counts.csv')
     assert len(counts) == 4 and counts.file.is_unique
@@ -214,7 +214,7 @@ def table(path):
 
 def test_detect_resumes_after_a_kill_and_keeps_every_finished_photo(tmp_path):
     photos = photos_folder(tmp_path)
-    assert run_cli('detect', photos, '--out', tmp_path/'whole').returncode == 0
+    assert run_main('detect', photos, '--out', tmp_path/'whole').returncode == 0
     out = tmp_path/'killed'
     p = subprocess.Popen([CLI, 'detect', str(photos), '--out', str(out)], env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
@@ -225,7 +225,7 @@ def test_detect_resumes_after_a_kill_and_keeps_every_finished_photo(tmp_path):
     p.send_signal(signal.SIGKILL); p.wait()
     committed = len(pd.read_csv(out/'photos.csv'))
     assert 2 <= committed < len(PHOTOS)
-    r = run_cli('detect', photos, '--out', out)
+    r = run_main('detect', photos, '--out', out)
     assert r.returncode == 0, r.stderr
     assert f'({committed} kept from an earlier run)' in r.stdout
     pd.testing.assert_frame_equal(table(out/'detections.csv'), table(tmp_path/'whole'/'detections.csv'))
@@ -237,13 +237,13 @@ def test_detect_resumes_after_a_kill_and_keeps_every_finished_photo(tmp_path):
 def test_a_new_run_clears_what_it_does_not_write_and_redoes_changed_settings(tmp_path):
     photos = photos_folder(tmp_path, PHOTOS[:3])
     out = tmp_path/'found'
-    assert run_cli('detect', photos, '--out', out).returncode == 0
-    r = run_cli('detect', photos/PHOTOS[0], '--out', out)
+    assert run_main('detect', photos, '--out', out).returncode == 0
+    r = run_main('detect', photos/PHOTOS[0], '--out', out)
     assert r.returncode == 0 and '(1 kept from an earlier run)' in r.stdout
     assert set(pd.read_csv(out/'counts.csv').file) == set(pd.read_csv(out/'detections.csv').file) == {str(photos/PHOTOS[0])}
     assert len(list((out/'drawn').iterdir())) == 1
     before = pd.read_csv(out/'detections.csv').score
-    r = run_cli('detect', photos/PHOTOS[0], '--out', out, '--min-score', '0.9')
+    r = run_main('detect', photos/PHOTOS[0], '--out', out, '--min-score', '0.9')
     assert r.returncode == 0 and 'kept from an earlier run' not in r.stdout
     after = pd.read_csv(out/'detections.csv').score
     assert after.min() >= 0.9 and len(after) == (before >= 0.9).sum() < len(before)   # the photo was done again at the new threshold
@@ -294,36 +294,36 @@ def test_folder_entries_left_out_are_named_with_the_reason(tmp_path, faces):
     os.mkfifo(d/'pipe.png')
     (d/'notes.txt').write_text('x')
     (d/'more').mkdir(); shutil.copy(sorted(faces.glob('*.png'))[0], d/'more'/'deep.png')
-    r = run_cli('classify', d)
+    r = run_main('classify', d)
     assert r.returncode == 1                                # some inputs could not be read; the rest are classified
     said = r.stderr
     for name, why in (('dangling.png', 'a link to nothing'), ('loop.png', 'a link loop'), ('pipe.png', 'not a regular file'),
                       ('notes.txt', 'not an image file name'), ('more', 'a folder (--recursive')):
         assert f'{name}: {why}' in said, (name, said)
     assert len(pd.read_csv(pd.io.common.StringIO(r.stdout))) == 6
-    r = run_cli('classify', d, '--recursive')
+    r = run_main('classify', d, '--recursive')
     assert 'deep.png' in r.stdout and len(pd.read_csv(pd.io.common.StringIO(r.stdout))) == 7
 
 
 def test_one_exit_status_rule_for_both_commands(tmp_path, faces):
     d = tmp_path/'in'; shutil.copytree(faces, d)
     for command in (['classify', d], ['detect', d, '--out', tmp_path/'found']):
-        assert run_cli(*command).returncode == 0
+        assert run_main(*command).returncode == 0
     (d/'broken.png').write_bytes(b'\x89PNG\r\n\x1a\n' + b'\0' * 40)
     for command in (['classify', d], ['detect', d, '--out', tmp_path/'found']):
-        r = run_cli(*command)
+        r = run_main(*command)
         assert r.returncode == 1 and 'broken.png' in r.stderr, command
     assert len(pd.read_csv(tmp_path/'found'/'counts.csv')) == 6
     (tmp_path/'empty').mkdir()
     for command in (['classify', tmp_path/'empty'], ['detect', tmp_path/'empty', '--out', tmp_path/'x']):
-        r = run_cli(*command)
+        r = run_main(*command)
         assert r.returncode == 1 and 'no image files in' in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
 def test_messages_name_the_file_on_one_line(tmp_path):
     odd = tmp_path/'two\nlines.png'; odd.write_bytes(b'not an image at all')
-    for command in (['classify', odd], ['detect', odd, '--out', tmp_path/'found']):
-        r = run_cli(*command)
+    for run, command in ((run_main, ['classify', odd]), (run_cli, ['detect', odd, '--out', tmp_path/'found'])):   # detect's in a process of its own: TensorFlow Lite's C++ log lines would show there
+        r = run(*command)
         assert r.returncode == 1
         lines = r.stderr.strip().splitlines()
         assert len(lines) == 1 and 'two\\nlines.png: cannot decode image' in lines[0] and 'BytesIO' not in lines[0], lines
@@ -354,7 +354,7 @@ def test_progress_bar_only_on_a_terminal_and_not_with_quiet(tmp_path, faces):
     assert 'detect: 100%' in stderr_on_a_terminal('detect', faces, '--out', tmp_path/'a')
     assert 'detect:' not in stderr_on_a_terminal('detect', faces, '--out', tmp_path/'b', '--quiet')
     assert 'classify: 100%' in stderr_on_a_terminal('classify', faces)
-    assert '%|' not in run_cli('detect', faces, '--out', tmp_path/'c').stderr     # not a terminal: no bar
+    assert '%|' not in run_main('detect', faces, '--out', tmp_path/'c').stderr    # not a terminal: no bar
 
 
 def test_version():
