@@ -461,7 +461,10 @@ def classify_batches(files:list, # image files (input_files' output)
                 else: names.append(str(f)); views.append(v)
             bar.update(len(chunk))
             if not names: continue
-            prob = forward(model, np.stack(views).astype('float32'), batch_size)
+            x = np.stack(views).astype('float32')
+            if len(chunks) > 1 and len(x) < batch_size:   # a short last batch (or one with unreadable images) goes in at full size: the model is not traced again for it
+                x = np.concatenate([x, np.zeros((batch_size - len(x), *x.shape[1:]), x.dtype)])
+            prob = forward(model, x, batch_size)[:len(names)]
             yield pd.DataFrame({'file': names, 'label': [LABELS[k] for k in prob.argmax(1)], 'probability': prob.max(1).astype(float).round(4)})
     bar.close()
 

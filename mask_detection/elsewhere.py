@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['OTHER_FACES_ENV', 'MASK_OUTLINE', 'BACKGROUND_KINDS', 'find_other_faces', 'read_other_faces', 'near_copy_groups',
            'other_split', 'as_context', 'other_contexts', 'ElsewhereConfig', 'DrawnMasksConfig', 'two_source_data',
-           'draw_mask', 'drawn_masks', 'background_photo', 'candidate_table']
+           'draw_mask', 'drawn_masks', 'with_mirror', 'background_photo', 'candidate_table']
 
 # %% ../nbs/18_elsewhere.ipynb #e1a0c001
 import os
@@ -160,6 +160,21 @@ def drawn_masks(x:np.ndarray, # bare faces as context crops (N, S, S, 3) uint8
         if prob[0] < min_face: continue
         out.append(draw_mask(face, pts[0], rng)); kept.append(i)
     return (np.stack(out) if out else np.zeros((0, *x.shape[1:]), np.uint8)), np.array(kept, int)
+
+# %% ../nbs/18_elsewhere.ipynb #5bf3f757
+def with_mirror(model, # a trained classifier ending in a calibration layer and a softmax (compact_cnn)
+               ):
+    "The same classifier reading each face twice, as it is and mirrored left to right, its answer the softmax of the two calibrated scores' mean; standard layers only (safe-mode loadable), the weights shared."
+    import keras
+    from keras import layers
+    size = model.input_shape[2]
+    inputs = keras.Input(model.input_shape[1:], name='pixels_0_255')
+    scores = keras.Model(model.input, model.get_layer('calibration').output, name='calibrated_scores')
+    mirror = layers.Dense(size, use_bias=False, trainable=False, name='mirror')   # a permutation of the columns: column j becomes column size-1-j
+    mirrored = layers.Permute((1, 3, 2), name='columns_back')(mirror(layers.Permute((1, 3, 2), name='columns_last')(inputs)))
+    mirror.set_weights([np.eye(size, dtype='float32')[::-1]])
+    both = layers.Average(name='both_views')([scores(inputs), scores(mirrored)])
+    return keras.Model(inputs, layers.Softmax(name='probabilities')(both), name='mirror_averaged_face_classifier')
 
 # %% ../nbs/18_elsewhere.ipynb #e1a0c006
 def background_photo(kind:str, # 'stars' (a star field), 'text' (a printed page or sign), 'sky' (a gradient with clouds), 'texture' (blurred noise)

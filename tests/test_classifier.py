@@ -104,3 +104,17 @@ def test_batches_of_every_size_are_traced_a_few_times_only():
         assert [len(o[1] if isinstance(o, tuple) else o) for o in outs] == list(range(1, 21))
     img = rng.integers(0, 255, (5, 96, 96, 3), dtype='uint8')
     np.testing.assert_allclose(predict_faces(load_classifier(), img)[:2], predict_faces(load_classifier(), img[:2]), atol=1e-5)   # a face's answer does not depend on the batch
+
+
+def test_a_call_over_many_batches_is_traced_once(face_folder):
+    "`classify_batches` sends a short last batch at full size: one trace of the model per call, and each image's answer as when it goes alone."
+    from mask_detection.classifier import classify_batches, load_classifier
+    files = sorted(face_folder.glob('*.png'))
+    files = (files * (40 // len(files) + 1))[:40]                    # 40 images: batches of 16, 16 and 8
+    model = load_classifier()
+    layer = model.layers[-1]; calls = []; call = layer.call
+    layer.call = lambda *a, **k: (calls.append(1), call(*a, **k))[1]   # runs in Python only while Keras traces the model
+    rows = pd.concat(classify_batches(files, model, batch_size=16))
+    assert len(calls) == 1 and len(rows) == 40, len(calls)
+    alone = pd.concat(classify_batches(files[-3:], load_classifier(), batch_size=16))
+    np.testing.assert_allclose(rows.probability.to_numpy()[-3:], alone.probability.to_numpy(), atol=1e-4)

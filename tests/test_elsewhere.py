@@ -111,7 +111,7 @@ def test_verifier_knows_a_face(ordinary):
 
 
 def test_portraits_found(ordinary):
-    "The shipped detector finds the astronaut's face and calls it bare, and finds the cameraman's (chapter 18's development photos; chapter 15's detector missed the astronaut). It still calls the greyscale cameraman masked: chapter 18 says so."
+    "The shipped detector finds the astronaut's face and the cameraman's and calls both bare (chapter 18's development photos; chapter 15's detector missed the astronaut, and the classifier called the greyscale cameraman masked until it read each face with its mirror image)."
     from mask_detection.detect import detect_photo, FaceFinder, as_refiner, as_verifier
     from mask_detection.classifier import shipped_classifier
     from mask_detection.data import LABELS
@@ -122,7 +122,7 @@ def test_portraits_found(ordinary):
         hit = (cx > face[0]) & (cx < face[2]) & (cy > face[1]) & (cy < face[3])   # a box centred on the face (the refiner draws it tighter than the face)
         assert hit.sum() >= 1, (name, b, s)
         found[name] = LABELS[p[hit][0].argmax()]
-    assert found['astronaut'] == 'without_mask', found
+    assert found == {'astronaut': 'without_mask', 'camera': 'without_mask'}, found
 
 
 @pytest.mark.parametrize('name', ['coffee', 'page', 'rocket', 'chelsea'])
@@ -173,3 +173,21 @@ def test_quiet_stderr_nests_across_threads():
             "os.write(2, b'shown\\n')\n")
     r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and r.stderr == 'shown\n', r.stderr
+
+
+def test_shipped_classifier_reads_a_face_and_its_mirror_image_alike(sample):
+    "The shipped classifier averages its reading of each face with that of the mirror image: the same answer either way, from a file of standard layers that loads in safe mode; the network without the mirror does not have that property."
+    import keras
+    from mask_detection.classifier import face_input, forward, load_classifier, shipped_model_path
+    from mask_detection.data import load_photo
+    from mask_detection.elsewhere import with_mirror
+    shipped = load_classifier()                                   # check_model, then safe mode: no code of the package is needed
+    assert {type(l).__name__ for l in shipped.layers} <= {'InputLayer', 'Functional', 'Permute', 'Dense', 'Average', 'Softmax'}
+    x = np.stack([face_input(load_photo(p)) for p in sample.path[:24]]).astype('float32')
+    mirrored = x[:, :, ::-1].copy()
+    np.testing.assert_allclose(forward(shipped, x), forward(shipped, mirrored), atol=1e-5)
+    core = shipped.get_layer('calibrated_scores')                  # the network reading one view: calibrated scores
+    assert np.abs(forward(core, x) - forward(core, mirrored)).max() > 0.05     # one view alone differs
+    again = with_mirror(keras.Model(core.input, keras.layers.Softmax()(core.output)))   # built anew from the one-view network: the shipped answers
+    np.testing.assert_allclose(forward(again, x), forward(shipped, x), atol=1e-6)
+    assert shipped_model_path().stat().st_size < 2_000_000

@@ -52,6 +52,7 @@ NOISE_RE = re.compile(r'^(?:WARNING:absl:You are saving your model as an HDF5 fi
                       r'|Downloading data from https?://\S+'
                       r'|[EWI]\d{4} [\d:.]+\s+\d+ \w+\.cc:\d+\] .*'                 # TensorFlow's C++ log lines (no GPU, oneDNN, ...)
                       r'|WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR'
+                      r'|To enable the following instructions: .*, in other operations, rebuild TensorFlow with the appropriate compiler flags\.'   # the second line of TensorFlow's CPU notice
                       r'|WARNING:tensorflow:\d+ out of the last \d+ calls to .* triggered tf\.function retracing\..*)\n?', re.M)
 MACHINE_PATH_RE = re.compile(r'(?<![\w.~$])(/work/|/root/|/tmp/|/home/)')
 
