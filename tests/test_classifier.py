@@ -89,6 +89,13 @@ def test_shipped_models_load_once_per_process():
     assert as_refiner(None) is None
 
 
+def traces(model) -> list:
+    "A list that grows by one each time Keras traces `model` (its last layer's `call` runs in Python only then)."
+    layer, calls = model.layers[-1], []
+    call = layer.call
+    layer.call = lambda *a, **k: (calls.append(1), call(*a, **k))[1]
+    return calls
+
 def test_batches_of_every_size_are_traced_a_few_times_only():
     "`forward` and the refiner take each photo's faces at their own size: Keras' compiled call is traced for two sizes, then once for any size, never once a photo."
     from mask_detection.classifier import forward, load_classifier, predict_faces
@@ -97,8 +104,7 @@ def test_batches_of_every_size_are_traced_a_few_times_only():
     for model, run in ((load_classifier(), lambda n: forward(model, rng.integers(0, 255, (n, *model.input_shape[1:])).astype('uint8'))),
                        (load_refiner(), lambda n: refine_boxes(rng.integers(0, 255, (200, 300, 3), dtype='uint8'),
                                                                np.tile([[50., 40, 90, 80]], (n, 1)), model))):
-        layer = model.layers[-1]; calls = []; call = layer.call
-        layer.call = lambda *a, **k: (calls.append(1), call(*a, **k))[1]   # runs in Python only while Keras traces the model
+        calls = traces(model)
         outs = [run(n) for n in range(1, 21)]
         assert 1 <= len(calls) <= 3, len(calls)
         assert [len(o[1] if isinstance(o, tuple) else o) for o in outs] == list(range(1, 21))
@@ -112,8 +118,7 @@ def test_a_call_over_many_batches_is_traced_once(face_folder):
     files = sorted(face_folder.glob('*.png'))
     files = (files * (40 // len(files) + 1))[:40]                    # 40 images: batches of 16, 16 and 8
     model = load_classifier()
-    layer = model.layers[-1]; calls = []; call = layer.call
-    layer.call = lambda *a, **k: (calls.append(1), call(*a, **k))[1]   # runs in Python only while Keras traces the model
+    calls = traces(model)
     rows = pd.concat(classify_batches(files, model, batch_size=16))
     assert len(calls) == 1 and len(rows) == 40, len(calls)
     alone = pd.concat(classify_batches(files[-3:], load_classifier(), batch_size=16))
