@@ -45,7 +45,7 @@ def main():
     import inspect
     from PIL import Image
     import mask_detection.detect as D
-    from mask_detection.detect import FaceFinder, as_refiner, detect_photo
+    from mask_detection.detect import FaceFinder, as_refiner, detect_photo   # the pipeline module still names them (older checkouts have no finder or refiner module)
     data = find_data(a.data)
     names = photo_names(data)
     names = names[::max(1, len(names) // a.photos)][:a.photos]

@@ -62,7 +62,8 @@ def main():
     model, finder = load_classifier(), FaceFinder(threads=a.threads)
     import inspect   # versions with a box refiner: load it once, as the classifier is
     if 'refiner' in inspect.signature(detect).parameters:
-        from mask_detection.detect import load_refiner
+        try: from mask_detection.refiner import load_refiner
+        except ImportError: from mask_detection.detect import load_refiner   # versions before chapter 15 was split by stage
         kw = dict(refiner=load_refiner())
     else: kw = {}
     rows = []

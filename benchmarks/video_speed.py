@@ -29,7 +29,7 @@ def rss_mb() -> float:
 
 def kept(base:pd.DataFrame, other:pd.DataFrame) -> float:
     "Share of `base`'s boxes that `other` has on the same frame at IoU ≥ 0.5."
-    from mask_detection.detect import box_iou
+    from mask_detection.finder import box_iou
     cols, hits = ['xmin', 'ymin', 'xmax', 'ymax'], 0
     by = dict(list(other.groupby('frame')))
     for f, g in base.groupby('frame'):

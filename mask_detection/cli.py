@@ -241,7 +241,8 @@ def _cmd_detect(args) -> int:
     inputs = _Inputs('detect', args.photos, args.recursive, videos=True) if args.photos else None
     try: args.out.mkdir(parents=True, exist_ok=True)
     except OSError as e: raise DataError(f"--out {safe_name(args.out)}: cannot create the folder ({e.strerror or e})") from None
-    from mask_detection.detect import COUNT_NAMES, drawn_name
+    from mask_detection.scoring import COUNT_NAMES
+    from mask_detection.detect import drawn_name
     from mask_detection.video import VIDEO_COUNT_COLUMNS
     check_output_file(args.out/'counts.csv', inputs.files if inputs else [],   # writable, and not a file of someone else's
                       header={','.join(['file', *COUNT_NAMES.values()]), ','.join(VIDEO_COUNT_COLUMNS)}, overwrite=args.overwrite)

@@ -224,7 +224,10 @@ def candidate_table(photos, # (name, photo) pairs: the photo an RGB array or an 
                     progress:bool=False) -> pd.DataFrame:
     "What the fusion reads, per refined box that reaches `VERIFIER_FLOOR`: file, box, the refiner's mean probability, the verifier's, the photo's size, and whether it is a face (`truth`: IoU ≥ 0.5 with an annotated face, best refiner probability first; `central`: by where it sits; neither: none is)."
     from tqdm.auto import tqdm
-    from mask_detection.detect import SHIPPED_CORRECTION, VERIFIER_FLOOR, match_detections, refine_repeatedly
+    from mask_detection.refiner import refine_repeatedly
+    from mask_detection.verifier import VERIFIER_FLOOR
+    from mask_detection.scoring import match_detections
+    from mask_detection.detect import SHIPPED_CORRECTION
     if cache is not None and Path(cache).is_file(): return pd.read_csv(cache, dtype={'file': str})
     correction = correction or SHIPPED_CORRECTION
     parts = []

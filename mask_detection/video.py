@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .data import LABEL_COLORS, LABELS, DataError, atomic_write, quiet_stderr, safe_name
-from .detect import COUNT_NAMES
+from .scoring import COUNT_NAMES
 
 # %% ../nbs/17_video.ipynb #v1de0a02
 VIDEO_SUFFIXES = frozenset({'.mp4', '.m4v', '.mov', '.avi', '.mkv', '.webm', '.mpg', '.mpeg', '.wmv', '.flv', '.3gp'})  # file names taken for videos
@@ -97,7 +97,7 @@ class IoUTracker:
     def update(self, frame:int, boxes:np.ndarray, probs:np.ndarray) -> list:
         "The track of each box found on `frame` (continued or new); tracks unseen for more than `patience` detected frames end."
         from scipy.optimize import linear_sum_assignment
-        from mask_detection.detect import box_iou
+        from mask_detection.finder import box_iou
         boxes = np.asarray(boxes, float).reshape(-1, 4)
         pairs = []
         if len(boxes) and self.alive:
@@ -184,7 +184,10 @@ def detect_video(source, # a video file, or a camera's index (an int)
     from tqdm.auto import tqdm
     from mask_detection.classifier import as_classifier
     from mask_detection.data import clean_temporaries, sha256
-    from mask_detection.detect import DETECT_MIN_SCORE, SHIPPED_CORRECTION, FaceFinder, as_refiner, as_verifier, detect_photo, run_settings
+    from mask_detection.finder import FaceFinder
+    from mask_detection.refiner import as_refiner
+    from mask_detection.verifier import as_verifier
+    from mask_detection.detect import DETECT_MIN_SCORE, SHIPPED_CORRECTION, detect_photo, run_settings
     from mask_detection.reliability import OutputLock, RowWriter
     camera = isinstance(source, int)
     min_score = DETECT_MIN_SCORE if min_score is None else min_score

@@ -81,7 +81,7 @@ def test_shipped_model_on_heldout_photos():
 def test_shipped_models_load_once_per_process():
     "`classify` and `detect` in a loop share one loaded copy of each shipped model; a path still loads a fresh one."
     from mask_detection.classifier import as_classifier, shipped_model_path
-    from mask_detection.detect import as_refiner, shipped_refiner_path
+    from mask_detection.refiner import as_refiner, shipped_refiner_path
     assert as_classifier() is as_classifier(None)
     assert as_refiner() is as_refiner('shipped')
     assert as_classifier(shipped_model_path()) is not as_classifier()
@@ -99,7 +99,7 @@ def traces(model) -> list:
 def test_batches_of_every_size_are_traced_a_few_times_only():
     "`forward` and the refiner take each photo's faces at their own size: Keras' compiled call is traced for two sizes, then once for any size, never once a photo."
     from mask_detection.classifier import forward, load_classifier, predict_faces
-    from mask_detection.detect import load_refiner, refine_boxes
+    from mask_detection.refiner import load_refiner, refine_boxes
     rng = np.random.default_rng(0)
     for model, run in ((load_classifier(), lambda n: forward(model, rng.integers(0, 255, (n, *model.input_shape[1:])).astype('uint8'))),
                        (load_refiner(), lambda n: refine_boxes(rng.integers(0, 255, (200, 300, 3), dtype='uint8'),

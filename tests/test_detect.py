@@ -13,7 +13,9 @@ from conftest import FULL_DATA
 from mask_detection.annotations import read_annotations
 from mask_detection.data import LABELS, DataError, find_data, sample_dir
 from mask_detection.cli import main
-from mask_detection.detect import DETECT_COLUMNS, SHIPPED_CORRECTION, FaceFinder, detect, match_detections
+from mask_detection.finder import FaceFinder
+from mask_detection.scoring import match_detections
+from mask_detection.detect import DETECT_COLUMNS, SHIPPED_CORRECTION, detect
 
 
 @pytest.fixture(scope='module')
@@ -74,7 +76,7 @@ def test_detect_maps_boxes_back_from_a_large_photo(model, finder, tmp_path):
     assert len(small) >= 2 and abs(len(large) - len(small)) <= max(2, len(small) // 5)
     assert large.xmax.max() > 1024 and large.xmax.max() <= 2048 and large.ymax.max() <= 2 * base.height
     box = ['xmin', 'ymin', 'xmax', 'ymax']
-    from mask_detection.detect import box_iou
+    from mask_detection.finder import box_iou
     same = (box_iou(small[box].to_numpy() * 2, large[box].to_numpy()).max(1) > 0.7).sum()   # detections near the threshold may pass at one size only
     assert same >= 0.8 * min(len(small), len(large))
 
@@ -122,7 +124,9 @@ def test_detect_command_fails_when_nothing_is_readable(tmp_path):
 
 def test_refiner_sorts_and_places_boxes_on_sample(sample_faces):
     "The shipped refiner, on the candidates of chapter 15's finder on the sample: its face probability ranks them better than the finder's confidence (face AP), and its boxes reach at least as many faces."
-    from mask_detection.detect import CHAPTER15_TILES, FaceFinder, load_refiner, nms, refine_boxes, voc_ap
+    from mask_detection.finder import CHAPTER15_TILES, FaceFinder, nms
+    from mask_detection.refiner import load_refiner, refine_boxes
+    from mask_detection.scoring import voc_ap
     refiner, finder = load_refiner(), FaceFinder(tiles=CHAPTER15_TILES)
     raw, refined = [], []
     for name in sample_faces.file.unique():
@@ -154,7 +158,8 @@ def test_label_confidence_counts_incorrect_masks_as_masks():
 
 def test_refiner_reads_again_and_skips_boxes_that_cannot_pass(finder):
     "Three reads give each box the mean of three face probabilities; dropping the boxes whose first read cannot reach a mean of `min_conf` changes nothing at or above it."
-    from mask_detection.detect import nms, refine_boxes, refine_repeatedly, shipped_refiner, REFINER_NMS
+    from mask_detection.finder import nms
+    from mask_detection.refiner import refine_boxes, refine_repeatedly, shipped_refiner, REFINER_NMS
     refiner = shipped_refiner()
     img = np.asarray(Image.open(sample_dir()/'images'/'maksssksksss1.png').convert('RGB'))
     boxes = SHIPPED_CORRECTION(finder(img)[0])
@@ -182,7 +187,7 @@ def test_refiner_reads_again_and_skips_boxes_that_cannot_pass(finder):
 
 
 def test_unusable_refiner_file_is_named(tmp_path):
-    from mask_detection.detect import load_refiner
+    from mask_detection.refiner import load_refiner
     bad = tmp_path/'refiner.keras'
     bad.write_bytes(b'not a zip')
     with pytest.raises(DataError, match=r'refiner\.keras: not a loadable box refiner'):
@@ -192,7 +197,7 @@ def test_unusable_refiner_file_is_named(tmp_path):
 @pytest.mark.skipif(not FULL_DATA.is_dir(), reason='needs the full dataset beside the checkout')
 def test_shipped_detector_on_heldout_photos(finder):
     "`detect` with the shipped models on the held-out photos, which nothing it ships was trained or tuned on (chapter 15's numbers)."
-    from mask_detection.detect import evaluate_detections
+    from mask_detection.scoring import evaluate_detections
     from mask_detection.heldout import heldout_photos
     data = find_data(FULL_DATA, verbose=False)
     faces, _ = read_annotations(data)
@@ -210,13 +215,28 @@ def test_figures_of_chapter_15_are_legible():
     "The precision-recall legend is at least 12 pixels tall as drawn, and Figure 15.2 shows its photos at least 400 pixels wide each (both were thumbnails)."
     import base64, json, matplotlib
     matplotlib.use('Agg')
-    from mask_detection.detect import plot_pr
+    from mask_detection.scoring import plot_pr
     t = pd.DataFrame(dict(file='a', xmin=[0, 50], ymin=0, xmax=[10, 60], ymax=10, label=['with_mask', 'without_mask']))
     fig = plot_pr(t.assign(score=[0.9, 0.8]), t)
     size = fig.axes[0].get_legend().get_texts()[0].get_fontsize() * fig.dpi / 72
     assert size >= 12, f'legend text {size:.1f} px tall'
-    nb = json.loads((Path(__file__).parents[1]/'nbs'/'15_detection.ipynb').read_text(encoding='utf-8'))
+    nb = json.loads((Path(__file__).parents[1]/'nbs'/'15e_detection.ipynb').read_text(encoding='utf-8'))
     cell = next(c for c in nb['cells'] if 'Figure 15.2' in ''.join(c['source']) and c['cell_type'] == 'code')
     jpeg = next(o['data']['image/jpeg'] for o in cell['outputs'] if 'image/jpeg' in o.get('data', {}))
     width = Image.open(io.BytesIO(base64.b64decode(jpeg))).width
     assert width >= 800, f'Figure 15.2 is {width} px wide for its photos, two to a row'
+
+
+STAGES = {'finder': 'FaceFinder', 'refiner': 'refine_repeatedly', 'verifier': 'FaceVerifier', 'scoring': 'voc_ap'}
+
+
+def test_each_stage_is_a_module_of_its_own():
+    "Chapter 15's stages import without the pipeline module, each defines its own names, and `detect` defines none of them (it may name them, as it uses them)."
+    import subprocess, sys, importlib, inspect
+    code = 'import sys; ' + '; '.join(f'import mask_detection.{m}' for m in STAGES) + "; print('mask_detection.detect' in sys.modules)"
+    assert subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True).stdout.strip() == 'False'
+    detect = importlib.import_module('mask_detection.detect')
+    for module, name in STAGES.items():
+        stage = importlib.import_module(f'mask_detection.{module}')
+        assert name in stage.__all__ and inspect.getmodule(getattr(stage, name)) is stage, (module, name)
+        assert not set(stage.__all__) & set(detect.__all__), f'detect.__all__ repeats names of {module}'

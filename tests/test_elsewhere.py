@@ -83,7 +83,7 @@ def test_context_is_classifys_view(sample):
 
 def test_finder_cost_does_not_grow_with_the_photo():
     "Tiles sized by the photo: a 4000-px photo costs the finder as many windows as a 1000-px one; chapter 15's fixed tiles cost more."
-    from mask_detection.detect import CHAPTER15_TILES, FINDER_OVERLAP, FINDER_TILES, tile_windows
+    from mask_detection.finder import CHAPTER15_TILES, FINDER_OVERLAP, FINDER_TILES, tile_windows
     def windows(tiles, w, h):
         k = min(1.0, 1024 / max(w, h)); w, h = round(w * k), round(h * k)
         return sum(len(tile_windows(w, h, t, FINDER_OVERLAP.get(t, 0.5))) for t in tiles)
@@ -103,7 +103,7 @@ def ordinary():
 
 def test_verifier_knows_a_face(ordinary):
     "The face-mesh verifier: near 1 on the astronaut's face, near 0 on a star and on her helmet."
-    from mask_detection.detect import FaceVerifier
+    from mask_detection.verifier import FaceVerifier
     v = FaceVerifier()
     assert v(ordinary('astronaut'), np.array([[184., 96, 259, 178]]))[0] > 0.9
     assert v(ordinary('hubble_deep_field'), np.array([[437., 138, 454, 161]]))[0] < 0.1
@@ -112,7 +112,10 @@ def test_verifier_knows_a_face(ordinary):
 
 def test_portraits_found(ordinary):
     "The shipped detector finds the astronaut's face and the cameraman's and calls both bare (chapter 18's development photos; chapter 15's detector missed the astronaut, and the classifier called the greyscale cameraman masked until it read each face with its mirror image)."
-    from mask_detection.detect import detect_photo, FaceFinder, as_refiner, as_verifier
+    from mask_detection.finder import FaceFinder
+    from mask_detection.refiner import as_refiner
+    from mask_detection.verifier import as_verifier
+    from mask_detection.detect import detect_photo
     from mask_detection.classifier import shipped_classifier
     from mask_detection.data import LABELS
     finder, found = FaceFinder(), {}
@@ -127,7 +130,10 @@ def test_portraits_found(ordinary):
 
 @pytest.mark.parametrize('name', ['coffee', 'page', 'rocket', 'chelsea'])
 def test_no_face_no_detection(ordinary, name):
-    from mask_detection.detect import detect_photo, FaceFinder, as_refiner, as_verifier
+    from mask_detection.finder import FaceFinder
+    from mask_detection.refiner import as_refiner
+    from mask_detection.verifier import as_verifier
+    from mask_detection.detect import detect_photo
     from mask_detection.classifier import shipped_classifier
     b, _, s = detect_photo(ordinary(name), shipped_classifier(), FaceFinder(), refiner=as_refiner(), verifier=as_verifier())
     assert len(b) == 0, (name, s)
@@ -135,7 +141,10 @@ def test_no_face_no_detection(ordinary, name):
 
 def test_star_field_mostly_empty(ordinary):
     "The star field: 25 'masked faces' with chapter 15's detector, at most 2 with the shipped one (chapter 18: not none yet)."
-    from mask_detection.detect import detect_photo, FaceFinder, as_refiner, as_verifier
+    from mask_detection.finder import FaceFinder
+    from mask_detection.refiner import as_refiner
+    from mask_detection.verifier import as_verifier
+    from mask_detection.detect import detect_photo
     from mask_detection.classifier import shipped_classifier
     b, _, s = detect_photo(ordinary('hubble_deep_field'), shipped_classifier(), FaceFinder(), refiner=as_refiner(), verifier=as_verifier())
     assert len(b) <= 2, s
@@ -143,7 +152,10 @@ def test_star_field_mostly_empty(ordinary):
 
 def test_generated_photos_have_no_face():
     "Star fields, text, skies, textures: what chapter 15 took for faces; the shipped detector finds none on photos it was not fitted on."
-    from mask_detection.detect import detect_photo, FaceFinder, as_refiner, as_verifier
+    from mask_detection.finder import FaceFinder
+    from mask_detection.refiner import as_refiner
+    from mask_detection.verifier import as_verifier
+    from mask_detection.detect import detect_photo
     from mask_detection.classifier import shipped_classifier
     finder, found = FaceFinder(), {}
     for kind in ('stars', 'text', 'sky', 'texture'):

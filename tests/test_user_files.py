@@ -154,7 +154,7 @@ def test_models_are_checked_before_they_are_built(tmp_path, faces):
             assert r.returncode == 1 and 'a classifier outputs 3 softmax' in r.stderr, (name, r.stderr)
             assert len(r.stderr.strip().splitlines()) == 1 and 'Traceback' not in r.stderr
     from mask_detection.data import DataError
-    from mask_detection.detect import load_refiner
+    from mask_detection.refiner import load_refiner
     keras.Model(inp, layers.Dense(3, activation='softmax')(x)).save(tmp_path/'ok.keras')
     with pytest.raises(DataError, match='a box refiner outputs face: 1 sigmoid, box: 4'): load_refiner(tmp_path/'ok.keras')
 
