@@ -201,9 +201,10 @@ def chapter15_candidates(data, # the dataset, as find_data gives it
                          cache=None, # a CSV file that keeps the finder's boxes between runs (as in found_table)
                         ) -> tuple:
     "What the parts of chapter 15 start from: the photos evaluated, the finder's boxes on them (`found_table`), each box's fold, and the box correction fitted on the boxes of the training photos (folds 2-4)."
+    from mask_detection.heldout import DEV_FOLD, TEST_FOLD
     photo_fold = faces.photo.map(folds)
     photos = sorted(faces.file.unique())
-    if quick: photos = sorted(sorted(set(faces.file[photo_fold == 0]))[:10] + sorted(set(faces.file[photo_fold == 1]))[:10] + sorted(set(faces.file[photo_fold > 1]))[:20])
+    if quick: photos = sorted(sorted(set(faces.file[photo_fold == TEST_FOLD]))[:10] + sorted(set(faces.file[photo_fold == DEV_FOLD]))[:10] + sorted(set(faces.file[photo_fold > DEV_FOLD]))[:20])
     found = found_table([Path(data.images)/f for f in photos], finder, cache=cache)
     fold_of = found.file.str[:-4].map(folds)
-    return photos, found, fold_of, fit_correction(found[fold_of > 1], faces[photo_fold > 1])
+    return photos, found, fold_of, fit_correction(found[fold_of > DEV_FOLD], faces[photo_fold > DEV_FOLD])
