@@ -39,7 +39,7 @@ setuptools.setup(
     ],
     packages=setuptools.find_packages(include=['mask_detection', 'mask_detection.*']),
     include_package_data=True,
-    package_data={'mask_detection': ['train_memory.csv', 'prepare_speed.csv', 'photo_folds.csv', 'weights/*.keras', 'gpu_runs/*.jsonl.gz', 'cpu_seeds.csv', 'detect_speed.csv', 'distribute_speed.csv', 'pipeline_speed.csv', 'allocator_memory.csv', 'inference_speed.csv', 'staged_step.csv', 'cnn3_runs.csv', 'classifier_training.csv', 'cli_startup.csv', 'video_speed.csv', 'video_memory.csv', 'sample/*.md', 'sample/images/*.png', 'sample/annotations/*.xml', 'sample/other-faces/*.md', 'sample/other-faces/*.csv', 'sample/other-faces/LICENSE', 'sample/other-faces/*/*.jpg', 'other_split.csv', 'detect_speed_1000.csv']},
+    package_data={'mask_detection': ['train_memory.csv', 'prepare_speed.csv', 'photo_folds.csv', 'weights/*.keras', 'gpu_runs/*.jsonl.gz', 'cpu_seeds.csv', 'detect_speed.csv', 'distribute_speed.csv', 'pipeline_speed.csv', 'allocator_memory.csv', 'inference_speed.csv', 'staged_step.csv', 'cnn3_runs.csv', 'classifier_training.csv', 'cli_startup.csv', 'video_speed.csv', 'video_memory.csv', 'sample/*.md', 'sample/images/*.png', 'sample/annotations/*.xml', 'sample/other-faces/*.md', 'sample/other-faces/*.csv', 'sample/other-faces/LICENSE', 'sample/other-faces/*/*.jpg', 'other_split.csv', 'detect_speed_1000.csv', 'detect_tradeoff.csv']},
     install_requires=requirements,
     extras_require={'dev': dev_requirements, 'colab': ['kagglehub']},
     python_requires='>=' + min_python,
