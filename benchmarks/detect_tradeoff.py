@@ -52,12 +52,12 @@ def main():
     from mask_detection.data import LABELS, find_data, load_photo, quiet_stderr
     from mask_detection.elsewhere import find_other_faces, read_other_faces
     from mask_detection.finder import FINDER_OVERLAP, FaceFinder
-    from mask_detection.heldout import DEV_FOLD
+    from mask_detection.heldout import DEV_FOLD, shipped_folds
     from mask_detection.scoring import evaluate_detections, match_detections
     from mask_detection.verifier import as_verifier
 
     data = find_data(); faces, _ = read_annotations(data)
-    folds = pd.read_csv(files('mask_detection')/'photo_folds.csv').set_index('photo').fold
+    folds = shipped_folds()
     dev = sorted(f'{p}.png' for p in folds.index[folds == DEV_FOLD])
     other = read_other_faces(find_other_faces())
     split = pd.read_csv(files('mask_detection')/'other_split.csv').set_index('file').split
